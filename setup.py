@@ -1,0 +1,31 @@
+"""Installable package of the UniSegDiff pipeline (console scripts are the four commands plus helpers)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="unisegdiff-pipeline",
+    version="0.1.0",
+    description="nnU-Net-style self-configuring pipeline for UniSegDiff staged diffusion lesion segmentation",
+    python_requires=">=3.10",
+    packages=find_packages(include=["unisegdiff_pipeline*", "dataset_conversion*", "planning*"]),
+    install_requires=[
+        # 2.13.0 is what the setup script installs when torch is missing; newer 2.x works too.
+        "torch>=2.4,<3",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pandas>=2.0",
+        "SimpleITK>=2.2",
+        "batchgenerators>=0.25",
+        "batchgeneratorsv2>=0.2",
+        "acvl-utils>=0.2",
+        "h5py>=3.8",
+        "Pillow>=9.5",
+        "matplotlib>=3.7",
+        "tqdm>=4.64",
+    ],
+    extras_require={"test": ["pytest>=7.4"]},
+    entry_points={
+        "console_scripts": [
+            "usd_convert_dataset=dataset_conversion.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,36 @@
+"""JSON files written atomically, read with a clear error when missing or broken."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from unisegdiff_pipeline.errors import USDError
+
+
+def save_json(obj: Any, path: str | os.PathLike, indent: int = 2) -> None:
+    """Write JSON to a temporary sibling, then rename it onto `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=indent, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_json(path: str | os.PathLike, what: str = "file", fix: str = "") -> Any:
+    """Read JSON; a missing or unparsable file is a USDError that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise USDError(f"{what} {path} does not exist" + (f". Fix: {fix}" if fix else ""))
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise USDError(f"{what} {path} is not valid JSON ({e}). Fix: correct or delete it" +
+                       (f"; {fix}" if fix else "")) from None
