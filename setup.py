@@ -26,6 +26,8 @@ setup(
     entry_points={
         "console_scripts": [
             "usd_convert_dataset=dataset_conversion.cli:main",
+            "usd_plan_and_preprocess=planning.cli:main",
+            "usd_train=unisegdiff_pipeline.training.run:main",
         ],
     },
 )

@@ -24,6 +24,12 @@ CONVERTERS: dict[str, tuple[ModuleType, bool, str]] = {
 }
 
 
+def dataset_reference(text: str) -> str:
+    """`-d` of verify: an id or a full name, checked here and resolved later (a mismatched name is an error)."""
+    parse_dataset_id(text)
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser with one subcommand per converter."""
     parser = argparse.ArgumentParser(
@@ -34,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if needs_source:
             p.add_argument("-i", "--input", required=True, metavar="SOURCE", help="folder of the source release")
-        p.add_argument("-d", "--dataset-id", required=True, type=parse_dataset_id, metavar="ID",
+        p.add_argument("-d", "--dataset-id", required=True, metavar="ID",
+                       type=dataset_reference if name == "verify" else parse_dataset_id,
                        help="dataset id (e.g. 501)" + (" or name" if name == "verify" else ""))
         p.add_argument("-np", "--num-processes", type=int, default=default_num_processes(),
                        help="worker processes (default: cores, at most 8)")

@@ -7,8 +7,11 @@ rename) so that an interrupted run never leaves a half-written file under the fi
 """
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 import uuid
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,11 +116,67 @@ def _pillow_to_array(img: Image.Image, keep_indices: bool) -> np.ndarray | None:
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
-def _read_sitk(path: Path) -> tuple[np.ndarray, ImageMeta]:
+def _nifti_data_end(header: bytes) -> int | None:
+    """Byte offset where the voxel data of a NIfTI-1/2 file end (vox_offset + voxels * bitpix / 8), or None."""
+    for endian in "<>":
+        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = int(struct.unpack(endian + "f", header[108:112])[0])
+            break
+        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:
+            bitpix = struct.unpack(endian + "h", header[14:16])[0]
+            dims = struct.unpack(endian + "8q", header[16:80])
+            offset = struct.unpack(endian + "q", header[168:176])[0]
+            break
+    else:
+        return None
+    voxels = int(np.prod([max(1, int(d)) for d in dims[1: 1 + min(max(int(dims[0]), 0), 7)]]))
+    return offset + voxels * bitpix // 8
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """ITK fills the missing voxels of a truncated NIfTI file with zeros: check that all the data are there."""
+    try:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as f:
+            header = f.read(540)
+            end = _nifti_data_end(header)
+            if end is None:
+                return
+            size = len(header)
+            while size < end and (chunk := f.read(1 << 22)):
+                size += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:  # a cut gzip stream ends before its end-of-stream marker
+        raise _unreadable(path, f"the file is truncated or damaged ({e})") from None
+    if size < end:
+        raise _unreadable(path, f"the file is truncated ({size} of {end} bytes)")
+
+
+def _sitk_read_image(path: Path) -> sitk.Image:
+    """sitk.ReadImage with its errors (and silently zero-filled truncated NIfTI files) as USDError."""
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as e:
         raise _unreadable(path, str(e).strip().splitlines()[-1] if str(e).strip() else e) from None
+    if image_ending(path) in (".nii", ".nii.gz"):
+        _check_nifti_complete(path)
+    return image
+
+
+def _is_16_bit_colour(img: Image.Image) -> bool:
+    """True for 16-bit colour PNG/TIF files, which Pillow opens in an 8-bit mode (silently losing range)."""
+    if img.mode not in ("RGB", "RGBA", "RGBX"):
+        return False
+    for tile in img.tile:  # the raw mode of the file's data, e.g. 'RGB;16B' (PNG) or ('RGB;16L', 0, 1) (TIF)
+        args = tile[3]
+        rawmode = args if isinstance(args, str) else (args[0] if args else "")
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
+
+
+def _read_sitk(path: Path) -> tuple[np.ndarray, ImageMeta]:
+    image = _sitk_read_image(path)
     arr = sitk.GetArrayFromImage(image)
     vector = image.GetNumberOfComponentsPerPixel() > 1
     spatial_dims = image.GetDimension()
@@ -151,10 +210,7 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
     path = Path(path)
     if not path.is_file():
         raise USDError(f"{path} does not exist")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as e:
-        raise _unreadable(path, str(e).strip().splitlines()[-1] if str(e).strip() else e) from None
+    image = _sitk_read_image(path)
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise USDError(f"{path} is not a grey 3D volume (dimension {image.GetDimension()}, "
                        f"{image.GetNumberOfComponentsPerPixel()} components)")
@@ -178,8 +234,11 @@ def _read(path: str | os.PathLike, keep_indices: bool) -> tuple[np.ndarray, Imag
         return _read_sitk(path)
     try:
         with Image.open(path) as img:
-            img.load()
-            arr = _pillow_to_array(img, keep_indices)
+            if _is_16_bit_colour(img):
+                arr = None  # Pillow would decode it to 8 bits: SimpleITK keeps the range
+            else:
+                img.load()
+                arr = _pillow_to_array(img, keep_indices)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         if ending in (".tif", ".tiff"):
             return _read_sitk(path)  # 16-bit colour TIF and other variants Pillow cannot open

@@ -1,0 +1,1 @@
+"""Fingerprint, planner, preprocessor and splits: `usd_plan_and_preprocess`."""

@@ -1,0 +1,138 @@
+"""The self-configuring plan (usd_plans.json): sizes, channels, normalisation, architecture, batch size, and the
+diffusion, training and inference settings of SPEC section 4. Every number here is a default a user may edit."""
+from __future__ import annotations
+
+import math
+
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample, parameter_count
+
+PRESETS = {
+    # the paper's setting: 256x256, batch from GPU memory (at most the paper's 64), 300 DNet epochs
+    "default": {
+        "image_size": 256, "cfenet_widths": [32, 64, 128, 256, 512], "dnet_widths": [32, 64, 128, 256, 512],
+        "time_embedding_dim": 128, "dca_heads": 8, "cfenet_epochs": 100, "dnet_epochs": 300,
+        "cfenet_lr": 1e-4, "dnet_lr": 1e-4, "max_batch_size": 64, "fixed_batch_size": None, "num_workers": 8,
+    },
+    # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates
+    "cpu": {
+        "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [16, 32, 64, 128, 256],
+        "time_embedding_dim": 64, "dca_heads": 4, "cfenet_epochs": 40, "dnet_epochs": 20,
+        "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
+    },
+}
+DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
+MIN_BATCH_SIZE = 2
+# bytes that are not activations: CUDA context, cuDNN workspaces, allocator slack
+RESERVED_GPU_BYTES = 2.0 * 2 ** 30
+AUGMENTATION = {
+    "rotation_degrees": 180, "p_rotation": 0.2, "scaling": [0.7, 1.4], "p_scaling": 0.2, "mirror_axes": [0, 1],
+    "p_gaussian_noise": 0.1, "noise_variance": [0.0, 0.1], "p_gaussian_blur": 0.2, "blur_sigma": [0.5, 1.0],
+    "p_brightness": 0.15, "brightness": [0.75, 1.25], "p_contrast": 0.15, "contrast": [0.75, 1.25],
+    "p_low_resolution": 0.25, "low_resolution_scale": [0.5, 1.0], "p_gamma": 0.3, "gamma": [0.7, 1.5],
+}
+
+
+def normalization_for(task_fp: dict) -> dict:
+    """CT: clip to the task's lesion (0.5, 99.5) percentiles, z-score with lesion mean/std; others: per-image z-score."""
+    if task_fp["modality"].upper() != "CT":
+        return {"scheme": "zscore"}
+    stats = task_fp["intensity_lesion"] if task_fp["intensity_lesion"]["mean"] is not None else task_fp["intensity_image"]
+    return {"scheme": "ct", "lower": stats["percentile_00_5"], "upper": stats["percentile_99_5"],
+            "mean": stats["mean"], "std": stats["std"]}
+
+
+def estimate_batch_size(arch: dict, in_channels: int, size: int, gpu_memory_gb: float, max_batch: int) -> dict:
+    """Largest batch whose activations, with the model, gradients and AdamW state, fit the GPU-memory target."""
+    per_sample = activation_bytes_per_sample(arch, in_channels, (size, size))
+    n_cfe, n_dnet = parameter_count(arch, in_channels)
+    # DNet: weights, gradients, two AdamW moments, EMA copy (float32); CFENet: weights only (frozen)
+    static = 4 * (5 * n_dnet + n_cfe) + RESERVED_GPU_BYTES
+    available = gpu_memory_gb * 2 ** 30 - static
+    fit = int(available // per_sample) if available > 0 else 0
+    return {"batch_size": max(MIN_BATCH_SIZE, min(max_batch, fit)), "activation_mib_per_sample": round(per_sample / 2 ** 20, 1),
+            "static_mib": round(static / 2 ** 20, 1), "gpu_memory_gb": gpu_memory_gb, "fits": fit,
+            "parameters": {"cfenet": n_cfe, "dnet": n_dnet}}
+
+
+def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default", gpu_memory_gb: float | None = None,
+                    image_size: int | None = None, plans_name: str | None = None, num_train_cases: int | None = None) -> dict:
+    """Build the plans dictionary from a fingerprint."""
+    if preset not in PRESETS:
+        raise USDError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    size = int(image_size or p["image_size"])
+    levels = len(p["cfenet_widths"])
+    if size % 2 ** (levels - 1):
+        raise USDError(f"image size {size} is not divisible by {2 ** (levels - 1)} ({levels} resolution levels)")
+    tasks = fingerprint["tasks"]
+    channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
+    arch = {
+        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": "instance"},
+        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": "instance",
+                 "time_embedding_dim": p["time_embedding_dim"], "dca_levels": [levels - 1, levels],
+                 "dca_heads": p["dca_heads"], "dca_mlp_ratio": 2.0, "fusion": "concat_conv1x1"},
+    }
+    if p["fixed_batch_size"]:
+        batch = {"batch_size": p["fixed_batch_size"], "rule": f"fixed by the {preset} preset"}
+    else:
+        batch = estimate_batch_size(arch, channels, size, gpu_memory_gb or DEFAULT_GPU_MEMORY_GB, p["max_batch_size"])
+        batch["rule"] = "largest batch whose estimated training memory fits gpu_memory_gb, at most max_batch_size"
+    batch_size = batch["batch_size"]
+    if num_train_cases:  # never more than the training cases of a fold
+        batch_size = max(1, min(batch_size, num_train_cases))
+    configuration = {
+        "data_identifier": f"{plans_name or default_plans_name(preset)}_2d",
+        "image_size": [size, size],
+        "num_input_channels": channels,
+        "channel_rule": "grey images are repeated to RGB when any task is colour; colour becomes grey (ITU-R 601) "
+                        "for a grey model",
+        "resize": {"rule": "stretch", "image": "bilinear, antialiased when shrinking",
+                   "mask": "bilinear on {0,1} then >= 0.5 (stays binary)",
+                   "prediction": "probability map resized bilinearly to the original size, then thresholded"},
+        "normalization": {t: normalization_for(fp) for t, fp in sorted(tasks.items())},
+        "architecture": arch,
+        "batch_size": batch_size,
+        "batch_size_estimate": batch,
+        "diffusion": {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
+                      "mask_space": "{-1,+1}"},
+        "training": {
+            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999], "lr_scheduler": "cosine",
+            "cfenet": {"epochs": p["cfenet_epochs"], "lr": p["cfenet_lr"]},
+            "dnet": {"epochs": p["dnet_epochs"], "lr": p["dnet_lr"]},
+            "epoch": "one pass over the fold's training cases (ceil(cases / batch) iterations)",
+            "grad_clip_norm": 1.0, "ema_decay": 0.999, "mixed_precision": True,
+            "timestep_policy": "staged",
+            "staged": {"high_threshold": 600, "low_threshold": 300,
+                       "ratios": {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]},
+                       "alpha_plus_beta": 1.0},
+            "sampling": "task_balanced" if len(tasks) > 1 else "uniform",
+            "num_workers": p["num_workers"],
+            "validation_batches_per_epoch": 4,
+            "augmentation": dict(AUGMENTATION),
+        },
+        "inference": {
+            "sampler": "staged", "num_samples": 10, "high_threshold": 600, "low_threshold": 300, "ddim_interval": 30,
+            "eta": 0.0, "clip_x0": True, "fusion": "staple",
+            "staple": {"iterations": 20, "init_sensitivity": 0.9, "init_fpr": 0.1, "prior": 0.5},
+            "threshold": 0.5,
+        },
+    }
+    return {
+        "dataset_name": dataset_name,
+        "plans_name": plans_name or default_plans_name(preset),
+        "preset": preset,
+        "tasks": {t: {"modality": fp["modality"], "num_cases": fp["num_cases"], "channels": fp["channels"]}
+                  for t, fp in sorted(tasks.items())},
+        "configurations": {"2d": configuration},
+    }
+
+
+def default_plans_name(preset: str) -> str:
+    """Plans identifier of a preset: usd_plans (default), usd_plans_cpu, ..."""
+    return "usd_plans" if preset == "default" else f"usd_plans_{preset}"
+
+
+def iterations_per_epoch(num_cases: int, batch_size: int) -> int:
+    """An epoch is one pass over the training cases."""
+    return max(1, math.ceil(num_cases / batch_size))

@@ -1,0 +1,1 @@
+"""Diffusion in mask space: schedule, DDIM, staged timestep assignment, losses and samplers."""

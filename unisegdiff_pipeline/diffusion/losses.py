@@ -1,0 +1,34 @@
+"""Losses: soft Dice + binary cross-entropy for masks, and the staged diffusion loss."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+DICE_SMOOTH = 1.0
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample 1 - soft Dice of sigmoid(logits) against a {0,1} target, shape [B]."""
+    p = torch.sigmoid(logits.float()).flatten(1)
+    g = target.float().flatten(1)
+    inter = (p * g).sum(1)
+    return 1 - (2 * inter + DICE_SMOOTH) / (p.sum(1) + g.sum(1) + DICE_SMOOTH)
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean binary cross-entropy, shape [B]."""
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).mean(1)
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample Dice + CE, shape [B] (CFENet pretraining and the x0 decoder)."""
+    return soft_dice_loss(logits, target) + bce_loss(logits, target)
+
+
+def staged_loss(eps_hat: torch.Tensor, eps: torch.Tensor, x0_logits: torch.Tensor, mask01: torch.Tensor,
+                alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """alpha * MSE(eps_hat, eps) + beta * (Dice + CE)(p, mask), per sample, averaged over the batch."""
+    mse = (eps_hat.float() - eps.float()).pow(2).flatten(1).mean(1)
+    seg = segmentation_loss(x0_logits, mask01)
+    per_sample = alpha * mse + beta * seg
+    return per_sample.mean(), {"mse": mse.detach(), "seg": seg.detach(), "total": per_sample.detach()}

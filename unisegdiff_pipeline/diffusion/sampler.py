@@ -1,0 +1,170 @@
+"""Samplers: the staged inference of SPEC section 4 and the ablations' uniform-DDIM and one-step schedules.
+
+Work per image batch is done once: CFENet and the condition caches (FF projections, DCA keys/values/queries of
+CF). All samples of all images run as one batch; each trajectory runs only the decoder it uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0
+from unisegdiff_pipeline.networks.cfenet import CFENet
+from unisegdiff_pipeline.networks.dnet import DNet
+
+
+@dataclass
+class SampleResult:
+    """masks [B, S, H, W] bool (S samples per image) and their soft probabilities (x0_hat + 1) / 2."""
+
+    masks: torch.Tensor
+    probabilities: torch.Tensor
+
+
+def _rows(x: torch.Tensor, batch: int, sl: slice) -> torch.Tensor:
+    """Rows of sample slice `sl` of every image from an image-major [B*S, ...] tensor."""
+    v = x.reshape(batch, -1, *x.shape[1:])[:, sl]
+    return v.reshape(-1, *x.shape[1:])
+
+
+def _join(a: torch.Tensor, b: torch.Tensor, batch: int) -> torch.Tensor:
+    """Inverse of two `_rows` calls: per image, a's samples then b's."""
+    return torch.cat([a.reshape(batch, -1, *a.shape[1:]), b.reshape(batch, -1, *b.shape[1:])], 1).reshape(
+        -1, *a.shape[1:])
+
+
+class _Sampler:
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
+                 eta: float = 0.0, clip_x0: bool = True):
+        self.schedule, self.cfenet, self.dnet = schedule, cfenet, dnet
+        self.num_samples, self.eta, self.clip_x0 = num_samples, eta, clip_x0
+
+    def _condition(self, images: torch.Tensor) -> list:
+        _, cf = self.cfenet.forward_features(images)
+        return self.dnet.prepare_condition(cf)
+
+    def _noise(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        b, _, h, w = images.shape
+        return torch.randn((b * self.num_samples, 1, h, w), generator=generator, device=images.device,
+                           dtype=images.dtype)
+
+    def _from_x0_logits(self, x: torch.Tensor, t: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x0 = logits_to_x0(logits)
+        return x0, self.schedule.eps_from_x0(x, t, x0)
+
+    def _from_eps(self, x: torch.Tensor, t: int, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x0 = self.schedule.x0_from_eps(x, t, eps)
+        if self.clip_x0:
+            x0 = x0.clamp(-1, 1)
+            eps = self.schedule.eps_from_x0(x, t, x0)
+        return x0, eps
+
+    def _tensor_t(self, t: int, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+
+    @staticmethod
+    def _result(x0: torch.Tensor, batch: int) -> SampleResult:
+        prob = ((x0 + 1) / 2).clamp(0, 1).reshape(batch, -1, *x0.shape[2:])
+        return SampleResult(prob > 0.5, prob)
+
+
+class StagedSampler(_Sampler):
+    """x0 step T-1 -> high-1; DDIM on mask (x0) and noise (eps) trajectories to low-1; one eps step to 0."""
+
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
+                 high: int = 600, low: int = 300, interval: int = 30, eta: float = 0.0, clip_x0: bool = True):
+        super().__init__(schedule, cfenet, dnet, num_samples, eta, clip_x0)
+        self.high, self.low, self.interval = high, low, interval
+
+    def timesteps(self) -> list[int]:
+        """The DDIM times of the middle stage: high-1, high-1-interval, ..., down to low-1 (exclusive start)."""
+        ts = list(range(self.high - 1, self.low - 1, -self.interval))
+        return ts + [self.low - 1] if ts[-1] != self.low - 1 else ts
+
+    @torch.no_grad()
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+        """2N masks per image: N from the mask trajectory, then N from the noise trajectory."""
+        batch, n = images.shape[0], self.num_samples
+        cond = self._condition(images)
+        x = self._noise(images, generator)
+        t_first, middle = self.schedule.timesteps - 1, self.timesteps()
+        # rapid segmentation stage: one x0 step from pure noise to t = high - 1
+        logits = self.dnet(x, self._tensor_t(t_first, x), cond, ("x0",))["x0"]
+        x0, eps = self._from_x0_logits(x, t_first, logits)
+        x = self.schedule.ddim_step(x, t_first, middle[0], x0, eps, self.eta, generator)
+        # probabilistic stage: both trajectories in one batch [B, 2N], each with its own decoder
+        xx = _join(x, x, batch)
+        mask_rows, noise_rows = slice(0, n), slice(n, 2 * n)
+        for t, t_prev in zip(middle[:-1], middle[1:]):
+            skips, temb = self.dnet.encode(xx, self._tensor_t(t, xx), cond)
+            xm, xn = _rows(xx, batch, mask_rows), _rows(xx, batch, noise_rows)
+            logits = self.dnet.decode("x0", [_rows(s, batch, mask_rows) for s in skips], _rows(temb, batch, mask_rows))
+            eps_n = self.dnet.decode("eps", [_rows(s, batch, noise_rows) for s in skips], _rows(temb, batch, noise_rows))
+            x0m, epsm = self._from_x0_logits(xm, t, logits)
+            x0n, epsn = self._from_eps(xn, t, eps_n)
+            xx = _join(self.schedule.ddim_step(xm, t, t_prev, x0m, epsm, self.eta, generator),
+                       self.schedule.ddim_step(xn, t, t_prev, x0n, epsn, self.eta, generator), batch)
+        # denoising refinement stage: one eps step from t = low - 1 to the clean mask
+        t_last = middle[-1]
+        eps = self.dnet(xx, self._tensor_t(t_last, xx), cond, ("eps",))["eps"]
+        x0, _ = self._from_eps(xx, t_last, eps)
+        return self._result(x0, batch)
+
+
+class UniformSampler(_Sampler):
+    """Plain DDIM with `steps` evenly spaced steps from T-1 to 0 using one decoder ('eps' or 'x0')."""
+
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
+                 steps: int = 100, decoder: str = "eps", eta: float = 0.0, clip_x0: bool = True):
+        super().__init__(schedule, cfenet, dnet, num_samples, eta, clip_x0)
+        self.steps, self.decoder = steps, decoder
+
+    def timesteps(self) -> list[int]:
+        """T-1 down to 0 in `steps` steps, then -1 (the clean sample)."""
+        T = self.schedule.timesteps
+        ts = [int(round(T - 1 - k * (T - 1) / max(self.steps - 1, 1))) for k in range(self.steps)]
+        return sorted(set(ts), reverse=True) + [-1]
+
+    @torch.no_grad()
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+        batch = images.shape[0]
+        cond = self._condition(images)
+        x = self._noise(images, generator)
+        ts = self.timesteps()
+        x0 = x
+        for t, t_prev in zip(ts[:-1], ts[1:]):
+            out = self.dnet(x, self._tensor_t(t, x), cond, (self.decoder,))[self.decoder]
+            x0, eps = self._from_x0_logits(x, t, out) if self.decoder == "x0" else self._from_eps(x, t, out)
+            x = self.schedule.ddim_step(x, t, t_prev, x0, eps, self.eta, generator)
+        return self._result(x0, batch)
+
+
+class OneStepSampler(_Sampler):
+    """One x0 prediction from pure noise at t = T-1."""
+
+    @torch.no_grad()
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+        batch = images.shape[0]
+        cond = self._condition(images)
+        x = self._noise(images, generator)
+        t = self.schedule.timesteps - 1
+        x0, _ = self._from_x0_logits(x, t, self.dnet(x, self._tensor_t(t, x), cond, ("x0",))["x0"])
+        return self._result(x0, batch)
+
+
+def build_sampler(inference: dict, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet,
+                  num_samples: int | None = None) -> _Sampler:
+    """Sampler named by a plan/trainer `inference` entry (staged, uniform, one_step)."""
+    kind = inference.get("sampler", "staged")
+    n = num_samples or inference.get("num_samples", 10)
+    eta, clip = inference.get("eta", 0.0), inference.get("clip_x0", True)
+    if kind == "staged":
+        return StagedSampler(schedule, cfenet, dnet, n, inference.get("high_threshold", 600),
+                             inference.get("low_threshold", 300), inference.get("ddim_interval", 30), eta, clip)
+    if kind == "uniform":
+        return UniformSampler(schedule, cfenet, dnet, n, inference.get("steps", 100), inference.get("decoder", "eps"),
+                              eta, clip)
+    if kind == "one_step":
+        return OneStepSampler(schedule, cfenet, dnet, n, eta, clip)
+    raise ValueError(f"unknown sampler {kind!r} (staged, uniform, one_step)")

@@ -1,0 +1,80 @@
+"""Training timestep policies: the staged assignment of the paper and the ablations' uniform and one-step ones.
+
+Each returns (t, alpha, beta): timesteps and the per-sample weights of the noise loss (alpha) and the mask loss
+(beta) in  L = alpha * MSE(eps_hat, eps) + beta * (Dice + CE)(p, mask).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+STAGES = ("rapid", "probabilistic", "refinement")
+
+
+@dataclass
+class StagedTimesteps:
+    """t ~ U{0..T-1}; t >= high -> T-1 (rapid, 1:3); low <= t < high kept (probabilistic, 1:1); t < low -> 0 (3:1)."""
+
+    timesteps: int = 1000
+    high: int = 600
+    low: int = 300
+    ratios: dict | None = None
+    alpha_plus_beta: float = 1.0
+
+    def __post_init__(self):
+        if not 0 < self.low <= self.high <= self.timesteps:
+            raise ValueError(f"staged thresholds must satisfy 0 < low ({self.low}) <= high ({self.high}) <= T")
+        self.ratios = self.ratios or {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]}
+
+    def weights(self, stage: str) -> tuple[float, float]:
+        """(alpha, beta) of a stage, scaled so that alpha + beta = alpha_plus_beta."""
+        a, b = self.ratios[stage]
+        return self.alpha_plus_beta * a / (a + b), self.alpha_plus_beta * b / (a + b)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        """(t, alpha, beta, stage index) for a batch of n."""
+        t = torch.randint(0, self.timesteps, (n,), generator=generator).to(device)
+        stage = torch.where(t >= self.high, 0, torch.where(t >= self.low, 1, 2))
+        t = torch.where(stage == 0, self.timesteps - 1, torch.where(stage == 2, 0, t))
+        table = torch.tensor([self.weights(s) for s in STAGES], device=device)
+        return t, table[stage, 0], table[stage, 1], stage
+
+
+@dataclass
+class UniformTimesteps:
+    """Uniform t with one fixed target: 'noise' (eps loss only) or 'mask' (Dice + CE only)."""
+
+    timesteps: int = 1000
+    target: str = "noise"
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        t = torch.randint(0, self.timesteps, (n,), generator=generator).to(device)
+        alpha = 1.0 if self.target == "noise" else 0.0
+        return t, torch.full((n,), alpha, device=device), torch.full((n,), 1 - alpha, device=device), \
+            torch.full((n,), -1, device=device)
+
+
+@dataclass
+class OneStepTimesteps:
+    """t = T-1 always, predicting the mask (the one-step denoising ablation)."""
+
+    timesteps: int = 1000
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        t = torch.full((n,), self.timesteps - 1, device=device, dtype=torch.long)
+        return t, torch.zeros(n, device=device), torch.ones(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
+
+
+def timestep_policy(training: dict, timesteps: int):
+    """The policy named by a plan/trainer `timestep_policy` entry."""
+    kind = training.get("timestep_policy", "staged")
+    if kind == "staged":
+        st = training.get("staged", {})
+        return StagedTimesteps(timesteps, st.get("high_threshold", 600), st.get("low_threshold", 300),
+                               st.get("ratios"), st.get("alpha_plus_beta", 1.0))
+    if kind in ("uniform_noise", "uniform_mask"):
+        return UniformTimesteps(timesteps, kind.split("_")[1])
+    if kind == "one_step":
+        return OneStepTimesteps(timesteps)
+    raise ValueError(f"unknown timestep_policy {kind!r} (staged, uniform_noise, uniform_mask, one_step)")

@@ -1,0 +1,1 @@
+"""Metrics (Dice, IoU with the empty-mask rule) and folder evaluation (`usd_evaluate`)."""

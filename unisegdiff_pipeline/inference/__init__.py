@@ -1,0 +1,1 @@
+"""Inference: fold models, sampling, STAPLE fusion across samples and folds, and `usd_predict`."""

@@ -1,0 +1,95 @@
+"""Data loading over the preprocessed arrays: batchgenerators loader, multi-process augmentation, task-balanced
+sampling as a plan option."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from batchgenerators.dataloading.data_loader import DataLoader
+from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
+from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
+
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.preprocessed import load_case
+from unisegdiff_pipeline.training.augmentation import training_transforms
+
+SAMPLING_MODES = ("uniform", "task_balanced")
+
+
+class PreprocessedCases:
+    """The preprocessed arrays of a set of cases, held in memory (workers share them after fork)."""
+
+    def __init__(self, folder: Path, cases: list[str]):
+        missing = [c for c in cases if not (folder / f"{c}.npz").is_file()]
+        if missing:
+            raise USDError(f"{len(missing)} case(s) of the split are not preprocessed in {folder} (e.g. {missing[0]}). "
+                           f"Fix: run usd_plan_and_preprocess for this dataset and plan")
+        self.cases = list(cases)
+        self.images, self.masks, self.properties = {}, {}, {}
+        for c in self.cases:
+            self.images[c], self.masks[c], self.properties[c] = load_case(folder, c)
+
+    def task(self, case: str) -> str:
+        """Task of a case."""
+        return self.properties[case]["task"]
+
+
+class TrainingLoader(DataLoader):
+    """Random batches (uniform over cases, or each task equally likely) with per-sample augmentation."""
+
+    def __init__(self, data: PreprocessedCases, batch_size: int, sampling: str, augmentation: dict | None,
+                 size: tuple[int, int], num_threads: int = 1):
+        if sampling not in SAMPLING_MODES:
+            raise USDError(f"unknown sampling '{sampling}' in the plan; choose one of {', '.join(SAMPLING_MODES)}")
+        super().__init__(data.cases, batch_size, num_threads_in_multithreaded=max(1, num_threads), infinite=True)
+        self.store = data
+        self.sampling = sampling
+        self.by_task: dict[str, list[str]] = {}
+        for c in data.cases:
+            self.by_task.setdefault(data.task(c), []).append(c)
+        self.transforms = training_transforms(augmentation, size) if augmentation else None
+        self._seeded_pid = None
+
+    def _pick(self) -> list[str]:
+        if self.sampling == "uniform":
+            return [self.store.cases[i] for i in np.random.randint(0, len(self.store.cases), self.batch_size)]
+        tasks = sorted(self.by_task)
+        return [self.by_task[t][np.random.randint(len(self.by_task[t]))]
+                for t in (tasks[i] for i in np.random.randint(0, len(tasks), self.batch_size))]
+
+    def generate_train_batch(self) -> dict:
+        if self._seeded_pid != os.getpid():  # each worker: its own torch stream, seeded from its numpy seed
+            torch.manual_seed(np.random.randint(0, 2 ** 31 - 1))
+            torch.set_num_threads(1)
+            self._seeded_pid = os.getpid()
+        cases = self._pick()
+        images, targets = [], []
+        for c in cases:
+            image = torch.from_numpy(self.store.images[c])
+            mask = torch.from_numpy(self.store.masks[c]).to(torch.int16)
+            if self.transforms is not None:
+                out = self.transforms(image=image, segmentation=mask)
+                image, mask = out["image"], out["segmentation"]
+            images.append(image.float())
+            targets.append((mask > 0).to(torch.uint8))
+        return {"data": torch.stack(images).numpy(), "target": torch.stack(targets).numpy(),
+                "tasks": [self.store.task(c) for c in cases], "keys": cases}
+
+
+def make_augmenter(loader: TrainingLoader, num_workers: int, seed: int):
+    """Background augmentation in `num_workers` processes (0: in this process)."""
+    if num_workers <= 0:
+        np.random.seed(seed)
+        return SingleThreadedAugmenter(loader, None)
+    seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2 ** 31 - 1, num_workers)]
+    return NonDetMultiThreadedAugmenter(loader, None, num_workers, num_cached=max(2, num_workers), seeds=seeds,
+                                        pin_memory=torch.cuda.is_available())
+
+
+def stop_augmenter(augmenter) -> None:
+    """Shut down worker processes (no-op for the single-threaded one)."""
+    finish = getattr(augmenter, "_finish", None)
+    if finish is not None:
+        finish()

@@ -1,0 +1,51 @@
+"""Baseline and ablation trainers (paper Tables 3 to 6), each a small change of UniSegDiffTrainer."""
+from __future__ import annotations
+
+from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
+
+
+class CFENetTrainer(UniSegDiffTrainer):
+    """The plain UNet baseline: CFENet alone (Dice + CE), its segmentation head is the prediction."""
+
+    phases = ("cfenet",)
+
+
+class UniformNoiseTrainer(UniSegDiffTrainer):
+    """Uniform timesteps predicting noise (Table 4); inference: DDIM, 100 eps steps."""
+
+    training_changes = {"timestep_policy": "uniform_noise"}
+    inference_changes = {"sampler": "uniform", "steps": 100, "decoder": "eps"}
+    pseudo_dice_inference = {"sampler": "uniform", "steps": 5, "decoder": "eps", "num_samples": 1, "fusion": "single"}
+
+
+class UniformMaskTrainer(UniSegDiffTrainer):
+    """Uniform timesteps predicting the mask (Table 4, and Table 6's baseline); inference: DDIM, 100 x0 steps."""
+
+    training_changes = {"timestep_policy": "uniform_mask"}
+    inference_changes = {"sampler": "uniform", "steps": 100, "decoder": "x0"}
+
+
+class OneStepTrainer(UniSegDiffTrainer):
+    """One-step denoising predicting the mask at t = T-1 (Table 4); inference: one x0 step."""
+
+    training_changes = {"timestep_policy": "one_step"}
+    inference_changes = {"sampler": "one_step"}
+
+
+class NoPretrainTrainer(UniSegDiffTrainer):
+    """No CFENet pretraining (Table 6): CFENet is trained jointly with DNet by the diffusion loss."""
+
+    phases = ("dnet",)
+    train_cfenet_with_dnet = True
+
+
+class NoDCATrainer(UniSegDiffTrainer):
+    """No dual cross-attention (Table 6): features fusion at every level."""
+
+    architecture_changes = {"dnet": {"dca_levels": []}}
+
+
+class NoFusionTrainer(UniSegDiffTrainer):
+    """No uncertainty fusion (Table 6): one noise, the noise trajectory's mask alone."""
+
+    inference_changes = {"num_samples": 1, "fusion": "single"}
