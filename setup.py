@@ -28,6 +28,8 @@ setup(
             "usd_convert_dataset=dataset_conversion.cli:main",
             "usd_plan_and_preprocess=planning.cli:main",
             "usd_train=unisegdiff_pipeline.training.run:main",
+            "usd_predict=unisegdiff_pipeline.inference.predict:main",
+            "usd_evaluate=unisegdiff_pipeline.evaluation.cli:main",
         ],
     },
 )

@@ -13,11 +13,14 @@ PRESETS = {
         "image_size": 256, "cfenet_widths": [32, 64, 128, 256, 512], "dnet_widths": [32, 64, 128, 256, 512],
         "time_embedding_dim": 128, "dca_heads": 8, "cfenet_epochs": 100, "dnet_epochs": 300,
         "cfenet_lr": 1e-4, "dnet_lr": 1e-4, "max_batch_size": 64, "fixed_batch_size": None, "num_workers": 8,
+        "norm": "instance",
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates
+    # (DNet half as wide as CFENet: it refines a mask under strong CFENet conditioning; GroupNorm is ~25 % faster
+    # than InstanceNorm on CPU at these widths)
     "cpu": {
-        "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [16, 32, 64, 128, 256],
-        "time_embedding_dim": 64, "dca_heads": 4, "cfenet_epochs": 40, "dnet_epochs": 20,
+        "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
+        "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 40, "dnet_epochs": 20, "norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
     },
 }
@@ -68,8 +71,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     tasks = fingerprint["tasks"]
     channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
     arch = {
-        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": "instance"},
-        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": "instance",
+        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["norm"]},
+        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": p["norm"],
                  "time_embedding_dim": p["time_embedding_dim"], "dca_levels": [levels - 1, levels],
                  "dca_heads": p["dca_heads"], "dca_mlp_ratio": 2.0, "fusion": "concat_conv1x1"},
     }

@@ -41,7 +41,10 @@ def staple(masks: torch.Tensor, iterations: int = 20, init_sensitivity: float = 
         const = (l1a - l1b).sum(1, keepdim=True)
         w = torch.sigmoid(torch.einsum("brp,br->bp", z, coef) + const + log_prior_odds)
         w_sum, nw_sum = w.sum(1, keepdim=True), (1 - w).sum(1, keepdim=True)
-        alpha = (torch.einsum("brp,bp->br", z, w) / w_sum.clamp(min=CLAMP)).clamp(CLAMP, 1 - CLAMP)
-        beta = (torch.einsum("brp,bp->br", z, 1 - w) / nw_sum.clamp(min=CLAMP)).clamp(CLAMP, 1 - CLAMP)
+        # with less than one expected foreground (background) pixel a rate is not estimable: keep the last one,
+        # otherwise all-empty raters would drive sensitivity to 0 and make every pixel 50/50
+        alpha = torch.where(w_sum >= 1, torch.einsum("brp,bp->br", z, w) / w_sum.clamp(min=CLAMP), alpha)
+        beta = torch.where(nw_sum >= 1, torch.einsum("brp,bp->br", z, 1 - w) / nw_sum.clamp(min=CLAMP), beta)
+        alpha, beta = alpha.clamp(CLAMP, 1 - CLAMP), beta.clamp(CLAMP, 1 - CLAMP)
     probability = w.reshape(b, *spatial)
     return StapleResult(probability, probability >= 0.5, alpha, beta)

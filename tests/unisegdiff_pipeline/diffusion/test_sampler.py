@@ -1,0 +1,129 @@
+"""Samplers: the staged schedule with an oracle DNet, call counts, batching, and the ablation schedules."""
+import torch
+from torch import nn
+
+from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler, UniformSampler, build_sampler
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
+from unisegdiff_pipeline.networks import build_cfenet, build_dnet
+
+SMALL = {"cfenet": {"widths": [8, 16, 32, 64]},
+         "dnet": {"widths": [8, 16, 32, 64], "dca_levels": [3, 4], "dca_heads": 4, "time_embedding_dim": 32}}
+
+
+class MaskCFENet(nn.Module):
+    """Stands in for CFENet: its 'conditional feature' is the true mask, written in image channel 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward_features(self, images):
+        self.calls += 1
+        mask = (images[:, :1] > 0).float()
+        return mask * 40 - 20, [mask * 2 - 1]
+
+
+class OracleDNet(nn.Module):
+    """Knows x0 (from the condition) and answers both decoders exactly; records what runs."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+        self.log = []
+
+    def prepare_condition(self, cf):
+        self.log.append(("prepare", cf[0].shape[0]))
+        return [cf[0]]
+
+    def encode(self, x_t, t, condition):
+        x0 = condition[0].repeat_interleave(x_t.shape[0] // condition[0].shape[0], 0)
+        self.log.append(("encode", x_t.shape[0], int(t[0])))
+        return [x_t, x0, t.float()[:, None, None, None].expand_as(x_t)], t
+
+    def decode(self, name, skips, temb):
+        x_t, x0, t = skips
+        self.log.append(("decode", name, x_t.shape[0]))
+        if name == "x0":
+            return x0 * 30  # logits
+        return self.schedule.eps_from_x0(x_t, t[:, 0, 0, 0].long(), x0)
+
+    def forward(self, x_t, t, condition, decoders=("eps", "x0")):
+        skips, temb = self.encode(x_t, t, condition)
+        return {n: self.decode(n, skips, temb) for n in decoders}
+
+
+def true_masks(b=2, size=32):
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    masks = torch.stack([((yy - 10 - 5 * i) ** 2 + (xx - 16) ** 2 < (6 + 2 * i) ** 2) for i in range(b)]).float()
+    images = torch.cat([masks[:, None] * 2 - 1, torch.randn(b, 2, size, size)], 1)
+    return images, masks.bool()
+
+
+def test_oracle_dnet_makes_the_staged_sampler_return_the_true_mask():
+    schedule = DiffusionSchedule()
+    images, masks = true_masks()
+    result = StagedSampler(schedule, MaskCFENet(), OracleDNet(schedule), num_samples=4).sample(
+        images, torch.Generator().manual_seed(0))
+    assert result.masks.shape == (2, 8, 32, 32)
+    assert torch.equal(result.masks, masks[:, None].expand(-1, 8, -1, -1))
+
+
+def test_staged_sampler_makes_12_dnet_evaluations_and_one_cfenet_evaluation_per_batch():
+    schedule = DiffusionSchedule()
+    cfenet, dnet = MaskCFENet(), OracleDNet(schedule)
+    images, _ = true_masks(b=3)
+    n = 5
+    StagedSampler(schedule, cfenet, dnet, num_samples=n).sample(images)
+    assert cfenet.calls == 1
+    assert [e for e in dnet.log if e[0] == "prepare"] == [("prepare", 3)]  # condition caches once per image batch
+    encodes = [e for e in dnet.log if e[0] == "encode"]
+    assert len(encodes) == 12
+    assert [e[2] for e in encodes] == [999] + list(range(599, 298, -30))
+    assert encodes[0][1] == 3 * n and all(e[1] == 3 * 2 * n for e in encodes[1:])  # N, then 2N per image, one batch
+    decodes = [e[1:] for e in dnet.log if e[0] == "decode"]
+    assert decodes[0] == ("x0", 3 * n)  # the x0 decoder alone at the first step
+    assert decodes[-1] == ("eps", 3 * 2 * n)  # the eps decoder alone at the last step
+    middle = decodes[1:-1]
+    assert middle == [("x0", 3 * n), ("eps", 3 * n)] * 10  # each trajectory runs only its decoder
+
+
+def test_batched_images_equal_one_at_a_time_with_real_networks():
+    torch.manual_seed(0)
+    schedule = DiffusionSchedule()
+    cfenet, dnet = build_cfenet(SMALL, 3).eval(), build_dnet(SMALL).eval()
+    for p in dnet.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    images = torch.randn(2, 3, 32, 32)
+    sampler = StagedSampler(schedule, cfenet, dnet, num_samples=3)
+    noise = torch.randn(6, 1, 32, 32)
+    sampler._noise = lambda imgs, g: noise[: imgs.shape[0] * 3] if imgs.shape[0] == 2 else noise[offset: offset + 3]
+    both = sampler.sample(images).probabilities
+    singles = []
+    for offset in (0, 3):
+        singles.append(sampler.sample(images[offset // 3: offset // 3 + 1]).probabilities)
+    torch.testing.assert_close(both, torch.cat(singles), atol=1e-4, rtol=1e-4)
+
+
+def test_uniform_and_one_step_schedules():
+    schedule = DiffusionSchedule()
+    images, masks = true_masks()
+    for decoder in ("eps", "x0"):
+        dnet = OracleDNet(schedule)
+        sampler = UniformSampler(schedule, MaskCFENet(), dnet, num_samples=2, steps=10, decoder=decoder)
+        assert sampler.timesteps()[0] == 999 and sampler.timesteps()[-2:] == [0, -1]
+        result = sampler.sample(images)
+        assert torch.equal(result.masks, masks[:, None].expand(-1, 2, -1, -1))
+        assert len([e for e in dnet.log if e[0] == "encode"]) == 10
+        assert {e[1] for e in dnet.log if e[0] == "decode"} == {decoder}
+    dnet = OracleDNet(schedule)
+    result = OneStepSampler(schedule, MaskCFENet(), dnet, num_samples=2).sample(images)
+    assert torch.equal(result.masks, masks[:, None].expand(-1, 2, -1, -1))
+    assert [e[2] for e in dnet.log if e[0] == "encode"] == [999]
+
+
+def test_build_sampler_reads_plan_settings():
+    schedule = DiffusionSchedule()
+    s = build_sampler({"sampler": "staged", "num_samples": 7, "ddim_interval": 50, "high_threshold": 700,
+                       "low_threshold": 200}, schedule, MaskCFENet(), OracleDNet(schedule))
+    assert s.num_samples == 7 and s.timesteps() == [699, 649, 599, 549, 499, 449, 399, 349, 299, 249, 199]
+    assert isinstance(build_sampler({"sampler": "one_step"}, schedule, None, None), OneStepSampler)

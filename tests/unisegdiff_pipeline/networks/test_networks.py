@@ -1,0 +1,115 @@
+"""CFENet and DNet: shapes from plan entries, condition caching, gradients with a frozen CFENet."""
+import pytest
+import torch
+
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.networks import build_cfenet, build_dnet
+from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample
+from unisegdiff_pipeline.training.trainers.base import ConditionedDNet
+
+SMALL = {"cfenet": {"widths": [8, 16, 32, 64, 128]},
+         "dnet": {"widths": [8, 16, 32, 64, 128], "dca_levels": [4, 5], "dca_heads": 4, "time_embedding_dim": 32}}
+
+
+def arch(cfe_widths, dnet_widths, dca_levels=(4, 5), heads=4):
+    return {"cfenet": {"widths": list(cfe_widths)},
+            "dnet": {"widths": list(dnet_widths), "dca_levels": list(dca_levels), "dca_heads": heads,
+                     "time_embedding_dim": 32}}
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_output_shapes_at_plan_sizes(size):
+    a = arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 128])
+    cfenet, dnet = build_cfenet(a, 3), build_dnet(a)
+    logits, cf = cfenet.forward_features(torch.randn(2, 3, size, size))
+    assert logits.shape == (2, 1, size, size)
+    assert [f.shape for f in cf] == [(2, w, size // 2 ** l, size // 2 ** l) for l, w in enumerate([8, 16, 32, 64, 128])]
+    out = dnet(torch.randn(6, 1, size, size), torch.randint(0, 1000, (6,)), dnet.prepare_condition(cf))
+    assert out["eps"].shape == out["x0"].shape == (6, 1, size, size)
+
+
+@pytest.mark.parametrize("cfe,dn,dca", [([16, 32, 64, 128, 256], [8, 16, 32, 64, 128], (4, 5)),
+                                        ([8, 16, 32, 64], [12, 24, 48, 96], (3, 4)),
+                                        ([8, 16, 32, 64, 128], [8, 16, 32, 64, 128], ())])
+def test_non_default_widths_depth_and_dca_levels(cfe, dn, dca):
+    a = arch(cfe, dn, dca)
+    cfenet, dnet = build_cfenet(a, 1), build_dnet(a)
+    _, cf = cfenet.forward_features(torch.randn(1, 1, 64, 64))
+    assert len(cf) == len(cfe)
+    out = dnet(torch.randn(2, 1, 64, 64), torch.tensor([0, 999]), dnet.prepare_condition(cf), ("x0",))
+    assert list(out) == ["x0"] and out["x0"].shape == (2, 1, 64, 64)
+    kinds = [type(m).__name__ for m in dnet.inject]
+    assert kinds == ["DualCrossAttention" if l + 1 in dca else "FeatureFusion" for l in range(len(dn))]
+
+
+def test_mismatched_levels_and_heads_are_plan_errors():
+    with pytest.raises(USDError, match="levels"):
+        build_dnet(arch([8, 16, 32, 64, 128], [8, 16, 32, 64]))
+    with pytest.raises(USDError, match="divisible"):
+        build_dnet(arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 100], heads=8))
+
+
+def test_condition_cache_is_shared_by_the_samples_of_each_image():
+    """S samples of B images against a per-image cache equal the same rows against a repeated cache."""
+    torch.manual_seed(0)
+    cfenet, dnet = build_cfenet(SMALL, 3).eval(), build_dnet(SMALL).eval()
+    for m in dnet.inject:  # make DCA and FF non-trivial (the output projections start at zero)
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    _, cf = cfenet.forward_features(torch.randn(2, 3, 64, 64))
+    x, t = torch.randn(6, 1, 64, 64), torch.randint(0, 1000, (6,))
+    with torch.no_grad():
+        shared = dnet(x, t, dnet.prepare_condition(cf))
+        repeated = dnet(x, t, dnet.prepare_condition([f.repeat_interleave(3, 0) for f in cf]))
+    for k in ("eps", "x0"):
+        torch.testing.assert_close(shared[k], repeated[k], atol=1e-5, rtol=1e-4)
+
+
+def test_gradients_reach_dnet_and_never_the_frozen_cfenet():
+    torch.manual_seed(0)
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    for name, p in dnet.named_parameters():  # undo the identity (zero) inits so every path carries gradient
+        if p.abs().sum() == 0:
+            torch.nn.init.normal_(p, std=0.05)
+    cfenet.requires_grad_(False)
+    model = ConditionedDNet(cfenet, dnet, train_cfenet=False).train()
+    out = model(torch.randn(2, 3, 64, 64), torch.randn(2, 1, 64, 64), torch.tensor([10, 500]))
+    (out["eps"].pow(2).mean() + out["x0"].mean()).backward()
+    assert all(p.grad is None for p in cfenet.parameters())
+    missing = [n for n, p in dnet.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert missing == []
+    assert not cfenet.training  # frozen CFENet runs in eval mode inside a training step
+
+
+def test_joint_training_sends_gradients_into_cfenet():
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    for m in dnet.inject:
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    out = ConditionedDNet(cfenet, dnet, train_cfenet=True)(torch.randn(2, 3, 64, 64), torch.randn(2, 1, 64, 64),
+                                                          torch.tensor([10, 500]))
+    out["x0"].mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in cfenet.encoder.parameters())
+
+
+def test_activation_estimate_matches_saved_tensors_of_a_real_step():
+    """The meta-device estimate counts what autograd really keeps (within 10 %)."""
+    a = arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 128])
+    estimate = activation_bytes_per_sample(a, 3, (64, 64))
+    cfenet, dnet = build_cfenet(a, 3), build_dnet(a)
+    params = {p.untyped_storage().data_ptr() for p in dnet.parameters()}
+    seen = {}
+
+    def pack(t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
+        return t
+
+    with torch.no_grad():
+        _, cf = cfenet.forward_features(torch.randn(1, 3, 64, 64))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        dnet(torch.randn(1, 1, 64, 64), torch.zeros(1, dtype=torch.long), dnet.prepare_condition(cf))
+    real = sum(seen.values()) + sum(f.numel() * 4 for f in cf)
+    assert abs(estimate - real) / real < 0.1
+    assert activation_bytes_per_sample(a, 3, (128, 128)) > 3 * estimate  # grows with the pixel count

@@ -1,0 +1,95 @@
+"""`usd_evaluate`: per-case and per-task metrics of a prediction folder, or the cross-validation table of a model."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from unisegdiff_pipeline.cli import user_errors_exit
+from unisegdiff_pipeline.dataset_names import resolve_dataset_name
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
+from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.parallel import default_num_processes
+from unisegdiff_pipeline import paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of usd_evaluate."""
+    p = argparse.ArgumentParser(prog="usd_evaluate", description="Dice and IoU of predicted masks (SPEC section 5).")
+    p.add_argument("-r", "--reference", help="folder of reference masks")
+    p.add_argument("-p", "--prediction", help="folder of predicted masks (same case names)")
+    p.add_argument("-d", "--dataset", help="dataset id or name: its dataset.json gives each case's task")
+    p.add_argument("--tasks", help="JSON file mapping case -> task (instead of -d)")
+    p.add_argument("-o", "--output", help="summary JSON (default: PREDICTION/summary.json; the CSV goes beside it)")
+    p.add_argument("-np", "--num-processes", type=int, default=default_num_processes())
+    p.add_argument("--crossval", action="store_true", help="gather the fold validation summaries of a model")
+    p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer", help="with --crossval")
+    p.add_argument("-pl", "--plans", default="usd_plans", help="with --crossval: plans identifier")
+    p.add_argument("-c", "--configuration", default="2d", help="with --crossval")
+    return p
+
+
+def dataset_tasks(dataset: str) -> dict[str, str]:
+    """case -> task for training and test cases, from the raw (or preprocessed) dataset.json."""
+    name = resolve_dataset_name(dataset, ("raw", "preprocessed"))
+    for getter in (paths.raw_dir, paths.preprocessed_dir):
+        try:
+            path = getter() / name / "dataset.json"
+        except USDError:
+            continue
+        if path.is_file():
+            ds = load_json(path, "dataset description")
+            return {**ds.get("tasks", {}), **ds.get("test_tasks", {})}
+    raise USDError(f"no dataset.json found for {name}")
+
+
+def crossval(args: argparse.Namespace) -> dict:
+    """Mean and standard deviation across folds of each task's mDice/mIoU and of the unified score."""
+    from unisegdiff_pipeline.inference.model_loading import model_folder
+
+    folder = model_folder(args.dataset, args.trainer, args.plans, args.configuration)
+    summaries = {p.parent.parent.name: load_json(p, "validation summary")
+                 for p in sorted(folder.glob("fold_*/validation/summary.json")) if p.parent.parent.name != "fold_all"}
+    if not summaries:
+        raise USDError(f"no fold of {folder} has validation/summary.json. Fix: finish training (usd_train runs the "
+                       f"validation), or run usd_train FOLD ... --val-only")
+    tasks = sorted({t for s in summaries.values() for t in s["tasks"]})
+    table = {}
+    for task in tasks + ["unified"]:
+        rows = [s["unified"] if task == "unified" else s["tasks"][task] for s in summaries.values()
+                if task == "unified" or task in s["tasks"]]
+        table[task] = {f"{m}_{stat}": float(fn([r[m] for r in rows])) for m in ("mDice", "mIoU")
+                       for stat, fn in (("mean", np.mean), ("std", np.std))}
+        table[task]["folds"] = len(rows)
+    out = {"model": folder.name, "folds": sorted(summaries), "table": table,
+           "note": "mean and (population) standard deviation across folds; unified = mean of task means"}
+    save_json(out, Path(args.output) if args.output else folder / "crossval_summary.json")
+    lines = [f"{folder.name}: folds {', '.join(sorted(summaries))}", f"{'task':<24}{'mDice':>18}{'mIoU':>18}"]
+    for task, r in table.items():
+        lines.append(f"{task:<24}{100 * r['mDice_mean']:>11.1f} ± {100 * r['mDice_std']:<4.1f}"
+                     f"{100 * r['mIoU_mean']:>11.1f} ± {100 * r['mIoU_std']:<4.1f}")
+    print("\n".join(lines))
+    return out
+
+
+@user_errors_exit("usd_evaluate")
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of usd_evaluate."""
+    args = build_parser().parse_args(argv)
+    if args.crossval:
+        if not args.dataset:
+            raise USDError("--crossval needs -d")
+        crossval(args)
+        return 0
+    if not args.reference or not args.prediction:
+        raise USDError("give -r REFERENCE and -p PREDICTION (or --crossval -d ID)")
+    if args.dataset and args.tasks:
+        raise USDError("give either -d or --tasks, not both")
+    tasks = dataset_tasks(args.dataset) if args.dataset else load_json(Path(args.tasks), "tasks file") if args.tasks else None
+    output = Path(args.output) if args.output else Path(args.prediction) / "summary.json"
+    summary = evaluate_folders(Path(args.reference), Path(args.prediction), tasks, args.num_processes, output)
+    print(format_table(summary))
+    print(f"per-case metrics: {output.with_suffix('.csv')}; summary: {output}")
+    return 0
