@@ -27,3 +27,12 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (CI has ../shared/data)")
     return path
+
+
+def run_cli(main, argv) -> int:
+    """Run a console-script main (they always exit) and return its exit status."""
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as e:
+        return 0 if e.code is None else e.code
+    raise AssertionError(f"{main.__module__}.main returned instead of exiting")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dataset_conversion.cli import main
-from tests.conftest import shared_data
+from tests.conftest import run_cli, shared_data
 
 
 @dataclass
@@ -23,11 +23,7 @@ class CliResult:
 
 
 def _run_main(argv) -> int:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as e:  # main always exits; its code is the result
-        return 0 if e.code is None else e.code
-    raise AssertionError("dataset_conversion.cli.main returned instead of exiting")
+    return run_cli(main, argv)
 
 
 @pytest.fixture

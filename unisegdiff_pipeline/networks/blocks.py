@@ -11,8 +11,8 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     """Normalisation layer by name: 'instance' (nnU-Net default) or 'group'."""
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
-    if kind == "group":
-        return nn.GroupNorm(min(8, channels), channels)
+    if kind == "group":  # up to 8 groups, always a divisor of the width so that any plan width works
+        return nn.GroupNorm(math.gcd(8, channels), channels)
     raise ValueError(f"unknown norm '{kind}' (instance, group)")
 
 

@@ -3,12 +3,14 @@ sampling as a plan option."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from batchgenerators.dataloading.data_loader import DataLoader
-from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
+from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 
 from unisegdiff_pipeline.errors import USDError
@@ -51,6 +53,7 @@ class TrainingLoader(DataLoader):
             self.by_task.setdefault(data.task(c), []).append(c)
         self.transforms = training_transforms(augmentation, size) if augmentation else None
         self._seeded_pid = None
+        self._parent_pid = os.getpid()
 
     def _pick(self) -> list[str]:
         if self.sampling == "uniform":
@@ -64,11 +67,14 @@ class TrainingLoader(DataLoader):
             torch.manual_seed(np.random.randint(0, 2 ** 31 - 1))
             torch.set_num_threads(1)
             self._seeded_pid = os.getpid()
+            if os.getpid() != self._parent_pid:
+                threading.Thread(target=_exit_with_parent, args=(self._parent_pid,), daemon=True).start()
         cases = self._pick()
         images, targets = [], []
         for c in cases:
-            image = torch.from_numpy(self.store.images[c])
-            mask = torch.from_numpy(self.store.masks[c]).to(torch.int16)
+            # copies: some transforms work in place and would otherwise alter the stored case for later epochs
+            image = torch.tensor(self.store.images[c])
+            mask = torch.tensor(self.store.masks[c], dtype=torch.int16)
             if self.transforms is not None:
                 out = self.transforms(image=image, segmentation=mask)
                 image, mask = out["image"], out["segmentation"]
@@ -78,14 +84,28 @@ class TrainingLoader(DataLoader):
                 "tasks": [self.store.task(c) for c in cases], "keys": cases}
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker watchdog: a killed training process must not leave its augmentation workers running."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def make_augmenter(loader: TrainingLoader, num_workers: int, seed: int):
-    """Background augmentation in `num_workers` processes (0: in this process)."""
+    """Augmented batches from `num_workers` processes (0: this process), a deterministic stream for a seed.
+
+    The workers' batches are taken in a fixed round-robin order, so one seed always gives the same batches: a run
+    resumed at an epoch boundary sees exactly the data an uninterrupted run would have seen.
+    """
     if num_workers <= 0:
         np.random.seed(seed)
+        torch.manual_seed(seed)
+        loader._seeded_pid = os.getpid()
         return SingleThreadedAugmenter(loader, None)
     seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2 ** 31 - 1, num_workers)]
-    return NonDetMultiThreadedAugmenter(loader, None, num_workers, num_cached=max(2, num_workers), seeds=seeds,
-                                        pin_memory=torch.cuda.is_available())
+    loader._seeded_pid = None
+    return MultiThreadedAugmenter(loader, None, num_workers, num_cached_per_queue=2, seeds=seeds,
+                                  pin_memory=torch.cuda.is_available())
 
 
 def stop_augmenter(augmenter) -> None:

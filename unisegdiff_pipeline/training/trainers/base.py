@@ -375,13 +375,14 @@ class UniSegDiffTrainer:
             data = PreprocessedCases(self.data_folder, self.train_cases)
             loader = TrainingLoader(data, self.local_batch, self.training["sampling"], self.training["augmentation"],
                                     self.image_size, max(1, self.training["num_workers"]))
-            seed = int(np.random.randint(0, 2 ** 31 - 1)) + 7919 * self.rank
-            augmenter = make_augmenter(loader, self.training["num_workers"], seed)
-            try:
-                while self.epoch < epochs:
+            while self.epoch < epochs:
+                # the data stream of an epoch depends only on (phase, epoch, rank): resuming reproduces it
+                seed = SEED + 1_000_003 * self.active_phases.index(phase) + 1009 * self.epoch + 7919 * self.rank
+                augmenter = make_augmenter(loader, self.training["num_workers"], seed)
+                try:
                     self._run_epoch(phase, augmenter)
-            finally:
-                stop_augmenter(augmenter)
+                finally:
+                    stop_augmenter(augmenter)
         if phase == "cfenet":
             self.save_cfenet()
 

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts: environment, machine description, results files, tables."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "cpu_cores": len(os.sched_getaffinity(0)), "torch_threads": torch.get_num_threads(),
+            "date": datetime.now().isoformat(timespec="seconds")}
+    try:
+        model = [l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
+        info["cpu"] = model[0].split(":", 1)[1].strip() if model else info["cpu"]
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def save_results(name: str, payload: dict) -> Path:
+    """benchmarks/results/NAME.json with the machine description added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    return path
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """Plain-text table of dict rows."""
+    widths = {c: max(len(c), *(len(f"{r.get(c, '')}") for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(f"{r.get(c, '')}".ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def run(cmd: list[str], env: dict | None = None) -> None:
+    """Run a console command, failing loudly."""
+    subprocess.run(cmd, check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+
+
+def bin_path(command: str) -> str:
+    """A console script of this environment."""
+    return str(Path(sys.executable).parent / command)

@@ -1,0 +1,218 @@
+"""usd_train: both phases, every output file, resume after SIGKILL, exact resume, bad input, NaN stop."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.training.checkpoint import load_checkpoint
+from unisegdiff_pipeline.training.run import main as train
+from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
+
+from .conftest import DATASET, PLANS, set_plan
+
+
+def fold_dir(root, trainer, fold=0):
+    return root / "res" / DATASET / f"{trainer}__{PLANS}" / f"fold_{fold}"
+
+
+def test_short_run_writes_every_file(tiny_env):
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_2epochs"]) == 0
+    out = fold_dir(tiny_env, "UniSegDiffTrainer_2epochs")
+    for name in ("cfenet_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth", "checkpoint_final.pth",
+                 "training_log.txt", "progress.png", "plans.json", "dataset.json", "validation/summary.json"):
+        assert (out / name).is_file(), name
+    val = json.loads((tiny_env / "pre" / DATASET / "splits_final.json").read_text())[0]["val"]
+    written = sorted(p.name.split(".")[0] for p in (out / "validation").iterdir() if p.name.startswith("Synth"))
+    assert written == sorted(val)
+    summary = json.loads((out / "validation" / "summary.json").read_text())
+    assert set(summary["tasks"]) == {"SynthCT", "SynthEndoscopy", "SynthUltrasound"}
+    assert all(0 <= t["mDice"] <= 1 and 0 <= t["mIoU"] <= 1 for t in summary["tasks"].values())
+    final = load_checkpoint(out / "checkpoint_final.pth")
+    assert (final["phase"], final["epoch"]) == ("dnet", 2)
+    assert [r["phase"] for r in final["progress"]["history"]] == ["cfenet"] * 2 + ["dnet"] * 2
+    log = (out / "training_log.txt").read_text()
+    assert "cfenet epoch 2/2" in log and "dnet epoch 2/2" in log and "validation of fold 0" in log
+    assert (out / "progress.png").stat().st_size > 10000
+
+
+def test_sigkill_during_dnet_training_then_continue(tiny_env):
+    """A run killed with SIGKILL in the DNet phase resumes with --c and ends with the same number of epochs."""
+    set_plan(tiny_env, num_workers=1)  # with a background augmentation process, as in real runs
+    trainer = "UniSegDiffTrainer_5epochs"
+    cmd = [sys.executable, "-c", "from unisegdiff_pipeline.training.run import main; main()", "0", "-d", "903",
+           "-p", PLANS, "-tr", trainer]
+    out = fold_dir(tiny_env, trainer)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        log = (out / "training_log.txt").read_text() if (out / "training_log.txt").exists() else ""
+        if "dnet epoch 2/5" in log:
+            break
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # the main process only: its workers must notice and exit by themselves
+    proc.wait()
+    killed_at = load_checkpoint(out / "checkpoint_latest.pth")
+    assert killed_at["phase"] == "dnet" and 1 <= killed_at["epoch"] < 5  # the last completed epoch
+    assert not (out / "checkpoint_final.pth").exists()
+    time.sleep(2.5)
+    orphans = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert orphans == [], f"augmentation workers survived the killed run: {orphans}"
+    assert subprocess.run(cmd + ["--c"], capture_output=True).returncode == 0
+    final = load_checkpoint(out / "checkpoint_final.pth")
+    assert (final["phase"], final["epoch"]) == ("dnet", 5)
+    history = final["progress"]["history"]
+    assert [(r["phase"], r["epoch"]) for r in history] == [("cfenet", e) for e in range(1, 6)] + \
+        [("dnet", e) for e in range(1, 6)]
+    assert "resumed from checkpoint_latest.pth: phase dnet" in (out / "training_log.txt").read_text()
+    assert (out / "validation" / "summary.json").is_file()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_env):
+    """Stop after DNet epoch 1, resume: weights, EMA and optimizer equal those of a run that never stopped."""
+    from unisegdiff_pipeline.training.run import build_parser, make_trainer
+
+    def trainer_for(name):
+        return make_trainer(build_parser().parse_args(["0", "-d", "903", "-p", PLANS, "-tr", name]))
+
+    base = get_trainer("UniSegDiffTrainer_2epochs")
+    uninterrupted = trainer_for("UniSegDiffTrainer_2epochs")
+    uninterrupted.run_validation = lambda *a, **k: None
+    uninterrupted.run_training()
+
+    class Stopping(base):
+        def _run_epoch(self, phase, augmenter):
+            super()._run_epoch(phase, augmenter)
+            if phase == "dnet" and self.epoch == 1 and not getattr(self, "resumed", False):
+                raise Interrupted
+
+    Stopping.__name__ = "UniSegDiffTrainer_2epochs"  # same identity, another output folder
+    first = Stopping(*_trainer_args(tiny_env, "second"))
+    first.run_validation = lambda *a, **k: None
+    with pytest.raises(Interrupted):
+        first.run_training()
+    second = Stopping(*_trainer_args(tiny_env, "second"))
+    second.resumed = True
+    second.run_validation = lambda *a, **k: None
+    second.run_training(continue_training=True)
+    a = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_2epochs") / "checkpoint_final.pth")
+    b = load_checkpoint(tiny_env / "second" / "checkpoint_final.pth")
+    for key in ("cfenet", "dnet"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), f"{key}.{name} differs after resume"
+    for name, value in a["ema"]["module"].items():
+        assert torch.equal(value, b["ema"]["module"][name])
+    assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+    assert a["lr_scheduler"] == b["lr_scheduler"]
+
+
+def _trainer_args(root, sub):
+    plans = json.loads((root / "pre" / DATASET / f"{PLANS}.json").read_text())
+    dataset_json = json.loads((root / "pre" / DATASET / "dataset.json").read_text())
+    return (plans, "2d", 0, dataset_json, root / "pre" / DATASET, root / sub, torch.device("cpu"), root / "raw" / DATASET)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_env):
+    base = get_trainer("UniSegDiffTrainer_3epochs")
+
+    class Exploding(base):
+        def train_step_dnet(self, images, target):
+            loss, parts = super().train_step_dnet(images, target)
+            return (loss * float("nan") if self.epoch == 1 else loss), parts
+
+    trainer = Exploding(*_trainer_args(tiny_env, "nan"))
+    with pytest.raises(USDError, match="loss became nan at epoch 2") as err:
+        trainer.run_training()
+    assert "checkpoint_latest.pth" in str(err.value) and "lower training.dnet.lr" in str(err.value)
+    kept = load_checkpoint(tiny_env / "nan" / "checkpoint_latest.pth")
+    assert (kept["phase"], kept["epoch"]) == ("dnet", 1)
+    assert all(torch.isfinite(v).all() for v in kept["dnet"].values() if v.dtype.is_floating_point)
+
+
+def test_bad_input(tiny_env, capsys):
+    def err(*argv):
+        assert run_cli(train, list(argv)) == 2
+        return capsys.readouterr().err
+
+    assert "which has folds 0..3" in err("7", "-d", "903", "-p", PLANS)
+    text = err("0", "-d", "903", "-p", PLANS, "-tr", "FancyTrainer")
+    assert "unknown trainer 'FancyTrainer'" in text and "CFENetTrainer" in text and "OneStepTrainer" in text
+    assert "run usd_plan_and_preprocess -d Dataset903_Synthetic" in err("0", "-d", "903", "-p", "usd_plans")
+    (tiny_env / "pre" / DATASET / "usd_plans_cpu_2d").rename(tiny_env / "moved")
+    assert "no preprocessed data" in err("0", "-d", "903", "-p", PLANS) and "usd_plan_and_preprocess" in \
+        err("0", "-d", "903", "-p", PLANS)
+    assert "unknown dataset id 999" in err("0", "-d", "999", "-p", PLANS)
+
+
+def test_checkpoint_from_another_trainer_or_plan_is_refused(tiny_env, capsys):
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) == 0
+    src = fold_dir(tiny_env, "CFENetTrainer_1epochs") / "checkpoint_latest.pth"
+    other = fold_dir(tiny_env, "OneStepTrainer_1epochs")
+    other.mkdir(parents=True)
+    (other / "checkpoint_latest.pth").write_bytes(src.read_bytes())
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "OneStepTrainer_1epochs", "--c"]) == 2
+    assert "written by trainer CFENetTrainer_1epochs" in capsys.readouterr().err
+    path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
+    plans = json.loads(path.read_text())
+    plans["configurations"]["2d"]["architecture"]["cfenet"]["widths"][0] = 12
+    path.write_text(json.dumps(plans))
+    (fold_dir(tiny_env, "CFENetTrainer_1epochs") / "checkpoint_final.pth").unlink()
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs", "--c"]) == 2
+    assert "belongs to another plan" in capsys.readouterr().err
+
+
+def test_pretrained_cfenet_skips_pretraining(tiny_env):
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) == 0
+    cfe = fold_dir(tiny_env, "CFENetTrainer_1epochs") / "cfenet_final.pth"
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
+                           "--pretrained-cfenet", str(cfe)]) == 0
+    final = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")
+    assert final["phases"] == ["dnet"]
+    assert torch.equal(final["cfenet"]["encoder.0.blocks.0.conv.weight"],
+                       load_checkpoint(cfe)["cfenet"]["encoder.0.blocks.0.conv.weight"])
+
+
+def test_user_trainers_from_a_folder(tiny_env, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "wide.py").write_text(
+        "from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer\n"
+        "class WideDNetTrainer(UniSegDiffTrainer):\n"
+        "    architecture_changes = {'dnet': {'widths': [16, 32, 64, 128, 256]}}\n"
+        "    epochs_override = {'cfenet': 1, 'dnet': 1}\n")
+    monkeypatch.setenv("USD_extra_trainers", str(folder))
+    assert "WideDNetTrainer" in known_trainers()
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "WideDNetTrainer"]) == 0
+    final = load_checkpoint(fold_dir(tiny_env, "WideDNetTrainer") / "checkpoint_final.pth")
+    assert final["architecture"]["dnet"]["widths"][0] == 16
+    (folder / "broken.py").write_text("import not_a_module\n")
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "WideDNetTrainer"]) == 2
+    assert "broken.py" in capsys.readouterr().err
+
+
+def test_augmentation_never_alters_the_stored_cases(tiny_env):
+    import numpy as np
+
+    from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader
+    from unisegdiff_pipeline.jsonio import load_json
+
+    cfg = load_json(tiny_env / "pre" / DATASET / f"{PLANS}.json")["configurations"]["2d"]
+    aug = {**cfg["training"]["augmentation"], "p_gaussian_noise": 1.0, "p_brightness": 1.0, "p_gamma": 1.0}
+    data = PreprocessedCases(tiny_env / "pre" / DATASET / "usd_plans_cpu_2d", ["SynthCT_000", "SynthEndoscopy_000"])
+    before = {c: data.images[c].copy() for c in data.cases}
+    loader = TrainingLoader(data, 8, "uniform", aug, (32, 32))
+    for _ in range(3):
+        next(loader)
+    for c in data.cases:
+        assert np.array_equal(data.images[c], before[c])

@@ -1,0 +1,42 @@
+"""Every trainer variant runs one short epoch per phase and validates with its own inference."""
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from unisegdiff_pipeline.training.checkpoint import load_checkpoint
+from unisegdiff_pipeline.training.run import main as train
+from unisegdiff_pipeline.training.trainers import known_trainers
+
+from .conftest import DATASET, PLANS
+
+BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
+            "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer"]
+
+
+def test_all_built_in_variants_are_known():
+    assert set(BUILT_IN) <= set(known_trainers())
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_variant_runs_one_short_epoch(tiny_env, name):
+    trainer = f"{name}_1epochs"
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
+    out = tiny_env / "res" / DATASET / f"{trainer}__{PLANS}" / "fold_0"
+    final = load_checkpoint(out / "checkpoint_final.pth")
+    summary = json.loads((out / "validation" / "summary.json").read_text())
+    assert 0 <= summary["unified"]["mDice"] <= 1
+    expected_phases = {"CFENetTrainer": ["cfenet"], "NoPretrainTrainer": ["dnet"]}.get(name, ["cfenet", "dnet"])
+    assert final["phases"] == expected_phases
+    assert (final["dnet"] is None) == (name == "CFENetTrainer")
+    inference = final["inference"]
+    if name == "UniformNoiseTrainer":
+        assert (inference["sampler"], inference["decoder"], inference["steps"]) == ("uniform", "eps", 100)
+    if name == "UniformMaskTrainer":
+        assert (inference["sampler"], inference["decoder"]) == ("uniform", "x0")
+    if name == "OneStepTrainer":
+        assert inference["sampler"] == "one_step"
+    if name == "NoFusionTrainer":
+        assert (inference["num_samples"], inference["fusion"]) == (1, "single")
+    if name == "NoDCATrainer":
+        assert final["architecture"]["dnet"]["dca_levels"] == []
