@@ -30,6 +30,7 @@ setup(
             "usd_train=unisegdiff_pipeline.training.run:main",
             "usd_predict=unisegdiff_pipeline.inference.predict:main",
             "usd_evaluate=unisegdiff_pipeline.evaluation.cli:main",
+            "usd_demo=unisegdiff_pipeline.demo:main",
         ],
     },
 )

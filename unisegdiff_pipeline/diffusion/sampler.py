@@ -24,8 +24,7 @@ class SampleResult:
 
 def _rows(x: torch.Tensor, batch: int, sl: slice) -> torch.Tensor:
     """Rows of sample slice `sl` of every image from an image-major [B*S, ...] tensor."""
-    v = x.reshape(batch, -1, *x.shape[1:])[:, sl]
-    return v.reshape(-1, *x.shape[1:])
+    return x.reshape(batch, -1, *x.shape[1:])[:, sl].reshape(-1, *x.shape[1:])
 
 
 def _join(a: torch.Tensor, b: torch.Tensor, batch: int) -> torch.Tensor:
@@ -97,10 +96,10 @@ class StagedSampler(_Sampler):
         xx = _join(x, x, batch)
         mask_rows, noise_rows = slice(0, n), slice(n, 2 * n)
         for t, t_prev in zip(middle[:-1], middle[1:]):
-            skips, temb = self.dnet.encode(xx, self._tensor_t(t, xx), cond)
+            encoded = self.dnet.encode(xx, self._tensor_t(t, xx), cond)
             xm, xn = _rows(xx, batch, mask_rows), _rows(xx, batch, noise_rows)
-            logits = self.dnet.decode("x0", [_rows(s, batch, mask_rows) for s in skips], _rows(temb, batch, mask_rows))
-            eps_n = self.dnet.decode("eps", [_rows(s, batch, noise_rows) for s in skips], _rows(temb, batch, noise_rows))
+            logits = self.dnet.decode("x0", encoded.rows(batch, mask_rows))
+            eps_n = self.dnet.decode("eps", encoded.rows(batch, noise_rows))
             x0m, epsm = self._from_x0_logits(xm, t, logits)
             x0n, epsn = self._from_eps(xn, t, eps_n)
             xx = _join(self.schedule.ddim_step(xm, t, t_prev, x0m, epsm, self.eta, generator),

@@ -57,18 +57,23 @@ class Decoder(nn.Module):
     Returns the features of every level, finest first (level 1 .. L-1), and the 1x1-conv head output.
     """
 
-    def __init__(self, widths: list[int], n: int, norm: str, out_channels: int = 1, temb_dim: int | None = None):
+    def __init__(self, widths: list[int], n: int, norm: str, out_channels: int = 1, temb_dim: int | None = None,
+                 extra_channels: int = 0):
         super().__init__()
         levels = len(widths)
         self.ups = nn.ModuleList([nn.ConvTranspose2d(widths[l + 1], widths[l], 2, stride=2) for l in range(levels - 1)])
-        self.stages = nn.ModuleList([Stage(2 * widths[l], widths[l], n, norm, 1, temb_dim) for l in range(levels - 1)])
+        self.stages = nn.ModuleList([Stage(2 * widths[l] + (extra_channels if l == 0 else 0), widths[l], n, norm, 1,
+                                           temb_dim) for l in range(levels - 1)])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
-    def forward(self, skips: list[torch.Tensor], temb: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, skips: list[torch.Tensor], temb: torch.Tensor | None = None,
+                extra: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`extra` (full resolution) joins the finest stage's input, beside the level-1 skip."""
         x = skips[-1]
         features = []
         for l in range(len(skips) - 2, -1, -1):
-            x = self.stages[l](torch.cat([self.ups[l](x), skips[l]], dim=1), temb)
+            parts = [self.ups[l](x), skips[l]] + ([extra] if l == 0 and extra is not None else [])
+            x = self.stages[l](torch.cat(parts, dim=1), temb)
             features.append(x)
         return self.head(x), features[::-1]
 

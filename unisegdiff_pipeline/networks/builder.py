@@ -33,4 +33,4 @@ def build_dnet(arch: dict) -> DNet:
     d = arch["dnet"]
     return DNet(d["widths"], arch["cfenet"]["widths"], d.get("blocks_per_level", 2), d.get("norm", "instance"),
                 d.get("time_embedding_dim", 4 * d["widths"][0]), tuple(d.get("dca_levels", (4, 5))),
-                d.get("dca_heads", 8), d.get("dca_mlp_ratio", 2.0))
+                d.get("dca_heads", 8), d.get("dca_mlp_ratio", 2.0), 1, d.get("decoder_input_skip", False))

@@ -2,6 +2,8 @@
 (eps and x0) that share the encoder and its skips."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -11,12 +13,29 @@ from unisegdiff_pipeline.networks.fusion import DualCrossAttention, FeatureFusio
 DECODERS = ("eps", "x0")
 
 
+@dataclass
+class Encoded:
+    """What the decoders need from one encoder pass: skips, time embedding, and x_t itself."""
+
+    skips: list[torch.Tensor]
+    temb: torch.Tensor
+    x_t: torch.Tensor
+
+    def rows(self, batch: int, samples: slice) -> "Encoded":
+        """The rows of a sample slice of every image (batch ordered image-major), e.g. one trajectory."""
+
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(batch, -1, *x.shape[1:])[:, samples].reshape(-1, *x.shape[1:])
+
+        return Encoded([pick(s) for s in self.skips], pick(self.temb), pick(self.x_t))
+
+
 class DNet(nn.Module):
     """Denoising network. Levels in `dca_levels` (1-based, 1 = full resolution) use DCA, the others FF."""
 
     def __init__(self, widths: list[int], cf_widths: list[int], blocks_per_level: int = 2, norm: str = "instance",
                  time_embedding_dim: int = 128, dca_levels: tuple[int, ...] = (4, 5), dca_heads: int = 8,
-                 dca_mlp_ratio: float = 2.0, in_channels: int = 1):
+                 dca_mlp_ratio: float = 2.0, in_channels: int = 1, decoder_input_skip: bool = False):
         super().__init__()
         if len(widths) != len(cf_widths):
             raise ValueError("DNet and CFENet must have the same number of levels")
@@ -31,29 +50,34 @@ class DNet(nn.Module):
         self.inject = nn.ModuleList([
             DualCrossAttention(widths[l], cf_widths[l], dca_heads, dca_mlp_ratio) if (l + 1) in self.dca_levels
             else FeatureFusion(widths[l], cf_widths[l]) for l in range(len(widths))])
-        self.decoders = nn.ModuleDict({name: Decoder(self.widths, blocks_per_level, norm, 1, time_embedding_dim)
+        # decoder_input_skip: x_t joins the finest decoder stage, so eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)
+        # need not be rebuilt from x_t through the whole encoder (see documentation/method.md)
+        self.decoder_input_skip = decoder_input_skip
+        self.decoders = nn.ModuleDict({name: Decoder(self.widths, blocks_per_level, norm, 1, time_embedding_dim,
+                                                     in_channels if decoder_input_skip else 0)
                                        for name in DECODERS})
 
     def prepare_condition(self, cf: list[torch.Tensor]) -> list:
         """Per-level condition caches from CF_1..CF_L: computed once per image, reused at every step."""
         return [inject.prepare(f) for inject, f in zip(self.inject, cf)]
 
-    def encode(self, x_t: torch.Tensor, t: torch.Tensor, condition: list) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Encoder pass: (skips after condition injection, time embedding)."""
+    def encode(self, x_t: torch.Tensor, t: torch.Tensor, condition: list) -> Encoded:
+        """Encoder pass: skips after condition injection, time embedding."""
         temb = self.time_mlp(timestep_embedding(t, self.base_width))
         skips = []
         h = x_t
         for stage, inject, cache in zip(self.encoder, self.inject, condition):
             h = inject(stage(h, temb), cache)
             skips.append(h)
-        return skips, temb
+        return Encoded(skips, temb, x_t)
 
-    def decode(self, name: str, skips: list[torch.Tensor], temb: torch.Tensor) -> torch.Tensor:
-        """Run one decoder ('eps' or 'x0') on encoder outputs."""
-        return self.decoders[name](skips, temb)[0]
+    def decode(self, name: str, encoded: Encoded) -> torch.Tensor:
+        """Run one decoder ('eps' or 'x0') on an encoder pass."""
+        extra = encoded.x_t if self.decoder_input_skip else None
+        return self.decoders[name](encoded.skips, encoded.temb, extra)[0]
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: list,
                 decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
         """Outputs of the requested decoders for x_t at timesteps t (x0 gives logits)."""
-        skips, temb = self.encode(x_t, t, condition)
-        return {name: self.decode(name, skips, temb) for name in decoders}
+        encoded = self.encode(x_t, t, condition)
+        return {name: self.decode(name, encoded) for name in decoders}

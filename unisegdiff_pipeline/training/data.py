@@ -39,10 +39,14 @@ class PreprocessedCases:
 
 
 class TrainingLoader(DataLoader):
-    """Random batches (uniform over cases, or each task equally likely) with per-sample augmentation."""
+    """Random batches (uniform over cases, or each task equally likely) with per-sample augmentation.
+
+    Batch number i is a pure function of (seed, i): worker k of W produces batches k, k + W, ... of the stream
+    from `start_batch` on, so the stream is the same whatever the worker count, and a resumed run continues it.
+    """
 
     def __init__(self, data: PreprocessedCases, batch_size: int, sampling: str, augmentation: dict | None,
-                 size: tuple[int, int], num_threads: int = 1):
+                 size: tuple[int, int], num_threads: int = 1, seed: int = 0, start_batch: int = 0):
         if sampling not in SAMPLING_MODES:
             raise USDError(f"unknown sampling '{sampling}' in the plan; choose one of {', '.join(SAMPLING_MODES)}")
         super().__init__(data.cases, batch_size, num_threads_in_multithreaded=max(1, num_threads), infinite=True)
@@ -52,36 +56,51 @@ class TrainingLoader(DataLoader):
         for c in data.cases:
             self.by_task.setdefault(data.task(c), []).append(c)
         self.transforms = training_transforms(augmentation, size) if augmentation else None
-        self._seeded_pid = None
-        self._parent_pid = os.getpid()
+        self.seed, self.start_batch, self._produced = seed, start_batch, 0
+        self._parent_pid, self._worker_started = os.getpid(), False
 
-    def _pick(self) -> list[str]:
+    def _pick(self, rng: np.random.Generator) -> list[str]:
         if self.sampling == "uniform":
-            return [self.store.cases[i] for i in np.random.randint(0, len(self.store.cases), self.batch_size)]
+            return [self.store.cases[i] for i in rng.integers(0, len(self.store.cases), self.batch_size)]
         tasks = sorted(self.by_task)
-        return [self.by_task[t][np.random.randint(len(self.by_task[t]))]
-                for t in (tasks[i] for i in np.random.randint(0, len(tasks), self.batch_size))]
+        return [self.by_task[t][rng.integers(len(self.by_task[t]))]
+                for t in (tasks[i] for i in rng.integers(0, len(tasks), self.batch_size))]
 
     def generate_train_batch(self) -> dict:
-        if self._seeded_pid != os.getpid():  # each worker: its own torch stream, seeded from its numpy seed
-            torch.manual_seed(np.random.randint(0, 2 ** 31 - 1))
+        index = self.start_batch + self._produced * self.number_of_threads_in_multithreaded + self.thread_id
+        self._produced += 1
+        in_worker = os.getpid() != self._parent_pid
+        if in_worker and not self._worker_started:
             torch.set_num_threads(1)
-            self._seeded_pid = os.getpid()
-            if os.getpid() != self._parent_pid:
-                threading.Thread(target=_exit_with_parent, args=(self._parent_pid,), daemon=True).start()
-        cases = self._pick()
-        images, targets = [], []
-        for c in cases:
-            # copies: some transforms work in place and would otherwise alter the stored case for later epochs
-            image = torch.tensor(self.store.images[c])
-            mask = torch.tensor(self.store.masks[c], dtype=torch.int16)
-            if self.transforms is not None:
-                out = self.transforms(image=image, segmentation=mask)
-                image, mask = out["image"], out["segmentation"]
-            images.append(image.float())
-            targets.append((mask > 0).to(torch.uint8))
+            threading.Thread(target=_exit_with_parent, args=(self._parent_pid,), daemon=True).start()
+            self._worker_started = True
+        seeds = np.random.SeedSequence([self.seed, index]).generate_state(3)
+        with torch.random.fork_rng(devices=[]), _numpy_rng_kept():  # never disturb the trainer's own streams
+            np.random.seed(int(seeds[0]))
+            torch.manual_seed(int(seeds[1]))
+            cases = self._pick(np.random.default_rng(int(seeds[2])))
+            images, targets = [], []
+            for c in cases:
+                # copies: some transforms work in place and would otherwise alter the stored case for later epochs
+                image = torch.tensor(self.store.images[c])
+                mask = torch.tensor(self.store.masks[c], dtype=torch.int16)
+                if self.transforms is not None:
+                    out = self.transforms(image=image, segmentation=mask)
+                    image, mask = out["image"], out["segmentation"]
+                images.append(image.float())
+                targets.append((mask > 0).to(torch.uint8))
         return {"data": torch.stack(images).numpy(), "target": torch.stack(targets).numpy(),
-                "tasks": [self.store.task(c) for c in cases], "keys": cases}
+                "tasks": [self.store.task(c) for c in cases], "keys": cases, "index": index}
+
+
+class _numpy_rng_kept:
+    """Context that restores NumPy's global random state on exit."""
+
+    def __enter__(self):
+        self.state = np.random.get_state()
+
+    def __exit__(self, *exc):
+        np.random.set_state(self.state)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -91,21 +110,13 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(0)
 
 
-def make_augmenter(loader: TrainingLoader, num_workers: int, seed: int):
-    """Augmented batches from `num_workers` processes (0: this process), a deterministic stream for a seed.
-
-    The workers' batches are taken in a fixed round-robin order, so one seed always gives the same batches: a run
-    resumed at an epoch boundary sees exactly the data an uninterrupted run would have seen.
-    """
+def make_augmenter(loader: TrainingLoader, num_workers: int):
+    """Augmented batches from `num_workers` background processes (0: this process), in stream order."""
     if num_workers <= 0:
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        loader._seeded_pid = os.getpid()
         return SingleThreadedAugmenter(loader, None)
-    seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2 ** 31 - 1, num_workers)]
-    loader._seeded_pid = None
-    return MultiThreadedAugmenter(loader, None, num_workers, num_cached_per_queue=2, seeds=seeds,
-                                  pin_memory=torch.cuda.is_available())
+    # MultiThreadedAugmenter takes the workers' batches round-robin, i.e. in stream order
+    return MultiThreadedAugmenter(loader, None, num_workers, num_cached_per_queue=2,
+                                  seeds=list(range(num_workers)), pin_memory=torch.cuda.is_available())
 
 
 def stop_augmenter(augmenter) -> None:

@@ -5,6 +5,7 @@ from torch import nn
 from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler, UniformSampler, build_sampler
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
+from unisegdiff_pipeline.networks.dnet import Encoded
 
 SMALL = {"cfenet": {"widths": [8, 16, 32, 64]},
          "dnet": {"widths": [8, 16, 32, 64], "dca_levels": [3, 4], "dca_heads": 4, "time_embedding_dim": 32}}
@@ -38,18 +39,18 @@ class OracleDNet(nn.Module):
     def encode(self, x_t, t, condition):
         x0 = condition[0].repeat_interleave(x_t.shape[0] // condition[0].shape[0], 0)
         self.log.append(("encode", x_t.shape[0], int(t[0])))
-        return [x_t, x0, t.float()[:, None, None, None].expand_as(x_t)], t
+        return Encoded([x0, t.float()[:, None, None, None].expand_as(x_t).contiguous()], t.float()[:, None], x_t)
 
-    def decode(self, name, skips, temb):
-        x_t, x0, t = skips
+    def decode(self, name, encoded):
+        (x0, t), x_t = encoded.skips, encoded.x_t
         self.log.append(("decode", name, x_t.shape[0]))
         if name == "x0":
             return x0 * 30  # logits
         return self.schedule.eps_from_x0(x_t, t[:, 0, 0, 0].long(), x0)
 
     def forward(self, x_t, t, condition, decoders=("eps", "x0")):
-        skips, temb = self.encode(x_t, t, condition)
-        return {n: self.decode(n, skips, temb) for n in decoders}
+        encoded = self.encode(x_t, t, condition)
+        return {n: self.decode(n, encoded) for n in decoders}
 
 
 def true_masks(b=2, size=32):

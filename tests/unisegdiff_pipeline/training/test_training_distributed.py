@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from tests.conftest import run_cli
 from unisegdiff_pipeline.training.run import free_port
 
-from .conftest import DATASET, PLANS
+from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 
 def _rank(rank, world, port, root, phase, out):

@@ -15,7 +15,7 @@ from unisegdiff_pipeline.training.checkpoint import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
 
-from .conftest import DATASET, PLANS, set_plan
+from tests.unisegdiff_pipeline.conftest import DATASET, PLANS, set_plan
 
 
 def fold_dir(root, trainer, fold=0):
@@ -211,8 +211,10 @@ def test_augmentation_never_alters_the_stored_cases(tiny_env):
     aug = {**cfg["training"]["augmentation"], "p_gaussian_noise": 1.0, "p_brightness": 1.0, "p_gamma": 1.0}
     data = PreprocessedCases(tiny_env / "pre" / DATASET / "usd_plans_cpu_2d", ["SynthCT_000", "SynthEndoscopy_000"])
     before = {c: data.images[c].copy() for c in data.cases}
-    loader = TrainingLoader(data, 8, "uniform", aug, (32, 32))
-    for _ in range(3):
-        next(loader)
+    loader = TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3)
+    batches = [next(loader) for _ in range(3)]
     for c in data.cases:
         assert np.array_equal(data.images[c], before[c])
+    # the stream is a function of (seed, batch index): another loader started at batch 2 gives batch 2 again
+    again = next(TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3, start_batch=2))
+    assert np.array_equal(again["data"], batches[2]["data"]) and again["keys"] == batches[2]["keys"]

@@ -8,7 +8,7 @@ from unisegdiff_pipeline.training.checkpoint import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import known_trainers
 
-from .conftest import DATASET, PLANS
+from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
             "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer"]

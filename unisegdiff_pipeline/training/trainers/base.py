@@ -373,16 +373,17 @@ class UniSegDiffTrainer:
         epochs = self.phase_epochs(phase)
         if self.epoch < epochs:
             data = PreprocessedCases(self.data_folder, self.train_cases)
+            # one batch stream per (phase, rank); a resumed run continues it at the epoch it stopped in
             loader = TrainingLoader(data, self.local_batch, self.training["sampling"], self.training["augmentation"],
-                                    self.image_size, max(1, self.training["num_workers"]))
-            while self.epoch < epochs:
-                # the data stream of an epoch depends only on (phase, epoch, rank): resuming reproduces it
-                seed = SEED + 1_000_003 * self.active_phases.index(phase) + 1009 * self.epoch + 7919 * self.rank
-                augmenter = make_augmenter(loader, self.training["num_workers"], seed)
-                try:
+                                    self.image_size, max(1, self.training["num_workers"]),
+                                    seed=SEED + 1009 * self.active_phases.index(phase) + 7919 * self.rank,
+                                    start_batch=self.epoch * self.iterations_per_epoch)
+            augmenter = make_augmenter(loader, self.training["num_workers"])
+            try:
+                while self.epoch < epochs:
                     self._run_epoch(phase, augmenter)
-                finally:
-                    stop_augmenter(augmenter)
+            finally:
+                stop_augmenter(augmenter)
         if phase == "cfenet":
             self.save_cfenet()
 

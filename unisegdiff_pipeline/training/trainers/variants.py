@@ -49,3 +49,9 @@ class NoFusionTrainer(UniSegDiffTrainer):
     """No uncertainty fusion (Table 6): one noise, the noise trajectory's mask alone."""
 
     inference_changes = {"num_samples": 1, "fusion": "single"}
+
+
+class UniSegDiffTrainerDemo(UniSegDiffTrainer):
+    """Short run for the demo (cpu preset, 64 px): 30 CFENet epochs, 100 DNet epochs; a few minutes on 2 cores."""
+
+    epochs_override = {"cfenet": 30, "dnet": 100}

@@ -1,0 +1,108 @@
+"""usd_evaluate and the metrics: identity, an independent computation, the empty rule, bad input, --crossval."""
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.evaluation.cli import main as evaluate
+from unisegdiff_pipeline.evaluation.metrics import case_metrics, dice_iou
+
+
+def masks(folder, shapes, seed=0):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for case, shape in shapes.items():
+        m = np.zeros(shape, np.uint8)
+        if case != "empty":
+            y, x = rng.integers(5, shape[0] - 15), rng.integers(5, shape[1] - 15)
+            m[y:y + 10, x:x + 12] = 1
+        imageio.write_mask(folder / f"{case}.png", m)
+        out[case] = m
+    return out
+
+
+def test_empty_rule_and_formulas():
+    z = np.zeros((4, 4), bool)
+    one = z.copy()
+    one[0, 0] = True
+    assert dice_iou(0, 0, 0) == (1.0, 1.0)
+    assert case_metrics(z, z)["dice"] == 1.0 and case_metrics(one, z)["dice"] == 0.0
+    assert case_metrics(z, one)["iou"] == 0.0
+    m = case_metrics(np.array([[1, 1, 0]]), np.array([[0, 1, 1]]))
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 1, 1) and m["dice"] == pytest.approx(0.5) and m["iou"] == pytest.approx(1 / 3)
+
+
+def test_folder_against_itself_is_one_everywhere(tmp_path, capsys):
+    shapes = {"a": (40, 50), "b": (64, 32), "empty": (30, 30)}
+    masks(tmp_path / "ref", shapes)
+    (tmp_path / "tasks.json").write_text(json.dumps({"a": "T1", "b": "T2", "empty": "T2"}))
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "ref", "--tasks", tmp_path / "tasks.json",
+                              "-o", tmp_path / "s.json"]) == 0
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["unified"]["mDice"] == s["unified"]["mIoU"] == 1.0
+    assert all(t["mDice"] == 1.0 for t in s["tasks"].values()) and s["tasks"]["T2"]["num_empty_reference"] == 1
+    assert (tmp_path / "s.csv").read_text().count("\n") == 4
+
+
+def test_altered_masks_match_an_independent_computation(tmp_path):
+    shapes = {f"c{i}": (48, 48) for i in range(6)} | {"empty": (30, 30)}
+    ref = masks(tmp_path / "ref", shapes, seed=1)
+    pred = {}
+    (tmp_path / "pred").mkdir()
+    rng = np.random.default_rng(2)
+    for case, m in ref.items():
+        p = np.roll(m, int(rng.integers(-4, 5)), axis=1)
+        p[rng.random(p.shape) < 0.02] = 1
+        if case == "c5":
+            p[:] = 0
+        imageio.write_mask(tmp_path / "pred" / f"{case}.png", p)
+        pred[case] = p
+    tasks = {c: ("A" if c in ("c0", "c1", "c2") else "B") for c in shapes}
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred", "--tasks", tmp_path / "tasks.json"]) == 0
+    s = json.loads((tmp_path / "pred" / "summary.json").read_text())
+
+    def by_hand(p, g):  # independent of the package: sets of pixel coordinates
+        P, G = set(zip(*np.nonzero(p))), set(zip(*np.nonzero(g)))
+        if not P and not G:
+            return 1.0, 1.0
+        return 2 * len(P & G) / (len(P) + len(G)), len(P & G) / len(P | G)
+
+    for task in ("A", "B"):
+        cases = [c for c in shapes if tasks[c] == task]
+        d = np.mean([by_hand(pred[c], ref[c])[0] for c in cases])
+        j = np.mean([by_hand(pred[c], ref[c])[1] for c in cases])
+        assert s["tasks"][task]["mDice"] == pytest.approx(d) and s["tasks"][task]["mIoU"] == pytest.approx(j)
+    assert s["unified"]["mDice"] == pytest.approx(np.mean([s["tasks"][t]["mDice"] for t in "AB"]))
+    assert s["cases"]["c5"]["dice"] == 0.0 and s["tasks"]["B"]["num_one_empty"] >= 1
+
+
+def test_bad_input(tmp_path, capsys):
+    masks(tmp_path / "ref", {"a": (40, 40)})
+    masks(tmp_path / "pred", {"a": (40, 44), "stray": (40, 40)})
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred"]) == 2
+    err = capsys.readouterr().err
+    assert "no reference case" in err and "stray" in err
+    (tmp_path / "pred" / "stray.png").unlink()
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred"]) == 2
+    err = capsys.readouterr().err
+    assert "size mismatch" in err and "a.png" in err and "44x40" in err
+
+
+def test_crossval_gathers_fold_summaries(usd_env, capsys):
+    folder = usd_env["results"] / "Dataset904_X" / "UniSegDiffTrainer__usd_plans"
+    (usd_env["raw"] / "Dataset904_X").mkdir()
+    for fold, (a, b) in enumerate([(0.8, 0.6), (0.7, 0.5)]):
+        val = folder / f"fold_{fold}" / "validation"
+        val.mkdir(parents=True)
+        summary = {"tasks": {"A": {"mDice": a, "mIoU": a - 0.1}, "B": {"mDice": b, "mIoU": b - 0.1}},
+                   "unified": {"mDice": (a + b) / 2, "mIoU": (a + b) / 2 - 0.1}}
+        (val / "summary.json").write_text(json.dumps(summary))
+    assert run_cli(evaluate, ["--crossval", "-d", "904"]) == 0
+    out = json.loads((folder / "crossval_summary.json").read_text())
+    assert out["table"]["A"]["mDice_mean"] == pytest.approx(0.75) and out["table"]["A"]["mDice_std"] == pytest.approx(0.05)
+    assert out["table"]["unified"]["mDice_mean"] == pytest.approx(0.65) and out["folds"] == ["fold_0", "fold_1"]
+    assert "75.0 ± 5.0" in capsys.readouterr().out

@@ -1,0 +1,142 @@
+"""usd_predict: mixed formats and sizes, corrupt input, --continue, probability and uncertainty maps, overlays."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.inference.predict import main as predict
+from unisegdiff_pipeline.training.run import main as train
+
+from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    """The tiny dataset with a one-epoch model (fold 0 and fold 1), shared by this module's tests."""
+    root = tmp_path_factory.mktemp("predict")
+    for sub in ("raw", "pre"):
+        shutil.copytree(tiny_dataset / sub, root / sub)
+    mp = pytest.MonkeyPatch()
+    for var, sub in (("USD_raw", "raw"), ("USD_preprocessed", "pre"), ("USD_results", "res")):
+        mp.setenv(var, str(root / sub))
+    for fold in ("0", "1"):
+        assert run_cli(train, [fold, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
+    mp.undo()
+    return root
+
+
+@pytest.fixture
+def env(trained, monkeypatch):
+    for var, sub in (("USD_raw", "raw"), ("USD_preprocessed", "pre"), ("USD_results", "res")):
+        monkeypatch.setenv(var, str(trained / sub))
+    return trained
+
+
+def mixed_inputs(root, folder):
+    """PNG grey and RGB, JPG, NIfTI (HU) and a resized copy, from the held-out synthetic images; returns sizes."""
+    folder.mkdir()
+    ts = root / "raw" / DATASET / "imagesTs"
+    sizes = {}
+    us, _ = imageio.read_image(ts / "SynthUltrasound_ts000_0000.png")
+    imageio.write_png(folder / "grey_png.png", us)
+    endo, _ = imageio.read_image(ts / "SynthEndoscopy_ts001_0000.png")
+    Image.fromarray(endo.transpose(1, 2, 0)).save(folder / "rgb_jpg.jpg", quality=92)
+    imageio.write_png(folder / "rgb_png_0000.png", endo)
+    big = Image.fromarray(endo.transpose(1, 2, 0)).resize((201, 77))
+    big.save(folder / "odd_size.bmp")
+    ct, meta = imageio.read_image(ts / "SynthCT_ts000_0000.nii.gz")
+    imageio.write_sitk(folder / "ct_slice.nii.gz", ct, meta)
+    sizes.update(grey_png=us.shape[1:], rgb_jpg=endo.shape[1:], rgb_png=endo.shape[1:], odd_size=(77, 201),
+                 ct_slice=ct.shape[1:])
+    tasks = {"grey_png": "SynthUltrasound", "rgb_jpg": "SynthEndoscopy", "rgb_png": "SynthEndoscopy",
+             "odd_size": "SynthEndoscopy", "ct_slice": "SynthCT"}
+    (root / "tasks.json").write_text(json.dumps(tasks))
+    return sizes
+
+
+def test_mixed_formats_and_sizes_give_masks_at_original_size(env, tmp_path, capsys):
+    sizes = mixed_inputs(env, tmp_path / "in")
+    out = tmp_path / "out"
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "-f", "0", "--task-map", env / "tasks.json", "--save-probabilities",
+                             "--save-uncertainty", "--overlay"]) == 0
+    for case, shape in sizes.items():
+        ending = ".nii.gz" if case == "ct_slice" else ".png"
+        mask, meta = imageio.read_label_values(out / f"{case}{ending}")
+        assert mask.shape == tuple(shape) and set(np.unique(mask)) <= {0, 1}
+        prob = np.load(out / "probabilities" / f"{case}.npz")["probabilities"]
+        unc = np.load(out / "uncertainty" / f"{case}.npz")["uncertainty"]
+        assert prob.shape == unc.shape == tuple(shape)
+        assert 0 <= prob.min() and prob.max() <= 1 and 0 <= unc.min() and unc.max() <= 0.25 + 1e-6
+        for kind in ("probabilities", "uncertainty", "overlays"):
+            with Image.open(out / kind / f"{case}.png") as im:
+                im.load()
+                assert im.mode in ("RGB", "RGBA") and im.size[0] > 0
+    _, ct_meta = imageio.read_image(out / "ct_slice.nii.gz")
+    _, src_meta = imageio.read_image(tmp_path / "in" / "ct_slice.nii.gz")
+    assert ct_meta.spacing == pytest.approx(src_meta.spacing)
+    csv = (out / "predictions.csv").read_text().splitlines()
+    assert csv[0].startswith("case,input") and len(csv) == 1 + len(sizes)
+    assert "masks_fused" in csv[0] and ",4," in csv[1]  # 2 noises x 2 trajectories, one fold
+
+
+def test_two_folds_enter_one_staple(env, tmp_path):
+    mixed_inputs(env, tmp_path / "in")
+    out = tmp_path / "out"
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "--task-map", env / "tasks.json"]) == 0  # default: all folds
+    assert ",8," in (out / "predictions.csv").read_text().splitlines()[1]
+
+
+def test_corrupt_input_is_reported_and_the_others_are_written(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    good = (tmp_path / "in" / "grey_png.png").read_bytes()
+    (tmp_path / "in" / "broken.png").write_bytes(good[: len(good) // 3])
+    tasks = json.loads((env / "tasks.json").read_text()) | {"broken": "SynthUltrasound"}
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    out = tmp_path / "out"
+    code = run_cli(predict, ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "--task-map", tmp_path / "tasks.json"])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "FAILED" in printed and "broken.png" in printed and "1 input(s) could not be read" in printed
+    assert sorted(p.name for p in out.glob("*.png")) == ["grey_png.png", "odd_size.png", "rgb_jpg.png", "rgb_png.png"]
+    assert (out / "ct_slice.nii.gz").is_file() and not (out / "broken.png").exists()
+
+
+def test_continue_writes_only_missing_cases(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
+            "--task-map", env / "tasks.json"]
+    assert run_cli(predict, args) == 0
+    (out / "rgb_jpg.png").unlink()
+    (out / "ct_slice.nii.gz").unlink()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    capsys.readouterr()
+    assert run_cli(predict, args + ["--continue"]) == 0
+    assert "3 of 5 cases already written, 2 to do" in capsys.readouterr().out
+    assert (out / "rgb_jpg.png").is_file() and (out / "ct_slice.nii.gz").is_file()
+    assert all(out.joinpath(n).stat().st_mtime_ns == t for n, t in stamps.items())
+    assert len((out / "predictions.csv").read_text().splitlines()) == 6
+
+
+def test_bad_input(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    base = ["-i", tmp_path / "in", "-o", tmp_path / "out", "-d", "903", "-p", PLANS]
+
+    def err(*extra):
+        assert run_cli(predict, base + list(extra)) == 2
+        return capsys.readouterr().err
+
+    text = err("-tr", "OneStepTrainer")
+    assert "no trained model" in text and "UniSegDiffTrainer_1epochs__usd_plans_cpu" in text
+    assert "fold(s) 3" in err("-tr", "UniSegDiffTrainer_1epochs", "-f", "3") and "available: 0, 1" in \
+        err("-tr", "UniSegDiffTrainer_1epochs", "-f", "3")
+    text = err("-tr", "UniSegDiffTrainer_1epochs")
+    assert "pass --task with one of" in text and "SynthCT (ct)" in text
+    assert "not a task of this model" in err("-tr", "UniSegDiffTrainer_1epochs", "--task", "Brain")
