@@ -1,0 +1,41 @@
+"""An nnU-Net v2 trainer that trains for a wall-clock budget (benchmark peer only; installed by real_data.py).
+
+After two epochs it measures the mean epoch time and sets the number of epochs (and the poly learning-rate
+schedule) so that training fills USD_NNUNET_BUDGET_S seconds. Everything else is nnU-Net's default trainer.
+"""
+import os
+import time
+
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+class nnUNetTrainer_CPUBudget(nnUNetTrainer):
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.budget_s = float(os.environ.get("USD_NNUNET_BUDGET_S", "720"))
+        self.num_iterations_per_epoch = int(os.environ.get("USD_NNUNET_ITERATIONS", "25"))
+        self.num_val_iterations_per_epoch = 5
+        self.num_epochs = 1000  # replaced after the first two epochs
+
+    def run_training(self):
+        self.on_train_start()
+        start = time.time()
+        while self.current_epoch < self.num_epochs:
+            self.on_epoch_start()
+            self.on_train_epoch_start()
+            outputs = [self.train_step(next(self.dataloader_train)) for _ in range(self.num_iterations_per_epoch)]
+            self.on_train_epoch_end(outputs)
+            with torch.no_grad():
+                self.on_validation_epoch_start()
+                val = [self.validation_step(next(self.dataloader_val)) for _ in range(self.num_val_iterations_per_epoch)]
+                self.on_validation_epoch_end(val)
+            self.on_epoch_end()
+            if self.current_epoch == 2:
+                per_epoch = (time.time() - start) / 2
+                self.num_epochs = max(3, int(self.budget_s / per_epoch))
+                self.lr_scheduler.max_steps = self.num_epochs
+                self.print_to_log_file(f"budget {self.budget_s:.0f} s: {per_epoch:.1f} s per epoch -> "
+                                       f"{self.num_epochs} epochs")
+        self.on_train_end()

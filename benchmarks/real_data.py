@@ -1,0 +1,316 @@
+"""Real-data results against baselines, reproducible with one command.
+
+    python benchmarks/real_data.py --data ../shared/data
+
+Converts BUSI, the five polyp sets, the COVID slices and EBHI-Seg; unifies them; plans with the cpu preset (no GPU
+here) and trains fold 0 of each task alone and of the unified dataset with UniSegDiffTrainer and CFENetTrainer (the
+plain UNet), the unified dataset also with UniformMaskTrainer and OneStepTrainer, and nnU-Net v2 (2d) as the peer on
+the same cases and folds, each within the same wall-clock budget. Writes benchmarks/results/real_data.json and
+documentation/results.md. Finished runs are skipped when the command is run again.
+
+nnU-Net is a benchmark-only peer: `pip install -c constraints.txt nnunetv2` with `torch==2.13.0` in constraints.txt
+(its timm/torchvision dependency would otherwise replace torch).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import bin_path, machine  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# name -> (id, converter, source below --data, extra converter args, task names)
+DATASETS = {
+    "BUSI": (601, "busi", "BUSI", [], ["BreastLesion"]),
+    "Polyp": (602, "polyp", "Polyp", [], ["ColonPolyp"]),
+    "COVID": (603, "covid", "COVID-19-Infection", [], ["LungInfection"]),
+    "EBHI": (604, "ebhi", "EBHI-SEG", ["--classes", "Polyp"], ["EBHI_Polyp"]),
+    "Unified": (600, "unify", None, ["--from", "601", "602", "603", "604"], None),
+}
+TRAINED = ["BUSI", "Polyp", "COVID", "Unified"]  # EBHI is converted for the unified set only
+BATCH = 16
+# iteration budgets calibrated to ~12 minutes of training on two CPU cores (cpu preset, 128 px, batch 16):
+# CFENet ~0.55 s/step, DNet ~0.75 s/step. UniSegDiff's DNet gets the longer share: its eps decoder, which takes the
+# last sampling step, needs far more steps than the x0 decoder to become accurate.
+BUDGET_MINUTES = 12
+UNET_STEPS = 1200
+USD_STEPS = {"cfenet": 350, "dnet": 650}
+ABLATION_INFERENCE = {"UniformMaskTrainer": {"num_samples": 2}}  # 100 DDIM steps x 10 noises is ~1 h here
+PAPER = {  # Table 3, mDice / mIoU (%), 4-fold mean at 256 px
+    "individual": {"UniSegDiff": {"BreastLesion": (81.9, 73.1), "ColonPolyp": (89.0, 82.9), "LungInfection": (79.9, 72.4)},
+                   "UNet": {"BreastLesion": (74.9, 65.5), "ColonPolyp": (82.6, 75.5), "LungInfection": (73.1, 65.4)}},
+    "unified": {"UniSegDiff": {"BreastLesion": (79.5, 70.4), "ColonPolyp": (88.4, 82.4), "LungInfection": (79.4, 71.9)},
+                "UNet": {"BreastLesion": (71.1, 61.3), "ColonPolyp": (79.6, 71.1), "LungInfection": (64.5, 56.0)}},
+}
+
+
+def log_run(cmd: list[str], log: Path, env: dict) -> float:
+    """Run a command with its output in a log file; returns wall seconds; raises with the log's tail on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with open(log, "w") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, **env}).returncode
+    if code:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({code}); see {log}:\n" + "".join(open(log).readlines()[-15:]))
+    return time.time() - start
+
+
+class Benchmark:
+    def __init__(self, args: argparse.Namespace):
+        self.data = Path(args.data).resolve()
+        self.work = Path(args.work).resolve()
+        self.out_root = Path(args.out_root).resolve()
+        self.env = {"USD_raw": str(self.work / "raw"), "USD_preprocessed": str(self.work / "pre"),
+                    "USD_results": str(self.work / "res"), "nnUNet_raw": str(self.work / "nnunet_raw"),
+                    "nnUNet_preprocessed": str(self.work / "nnunet_pre"), "nnUNet_results": str(self.work / "nnunet_res"),
+                    "nnUNet_compile": "f", "nnUNet_n_proc_DA": "1", "USD_NNUNET_BUDGET_S": str(args.budget_minutes * 60)}
+        os.environ.update(self.env)
+        self.skip_nnunet = args.skip_nnunet
+        self.state_path = self.work / "runs.json"
+        self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+
+    def save_state(self) -> None:
+        self.state_path.write_text(json.dumps(self.runs, indent=1))
+
+    def name(self, key: str) -> str:
+        return f"Dataset{DATASETS[key][0]}_{key}"
+
+    # ------------------------------------------------------------------ data
+    def prepare(self) -> None:
+        for key, (did, conv, sub, extra, _) in DATASETS.items():
+            if not (self.work / "raw" / self.name(key) / "dataset.json").is_file():
+                cmd = [bin_path("usd_convert_dataset"), conv, "-d", str(did), "--name", key, "-np", "2", "--overwrite"]
+                cmd += (["-i", str(self.data / sub)] if sub else []) + extra
+                log_run(cmd, self.work / "logs" / f"convert_{key}.log", {})
+        for key in TRAINED:
+            plan = self.work / "pre" / self.name(key) / "usd_plans_cpu.json"
+            if not plan.is_file():
+                log_run([bin_path("usd_plan_and_preprocess"), "-d", str(DATASETS[key][0]), "--preset", "cpu", "-np", "2"],
+                        self.work / "logs" / f"plan_{key}.log", {})
+            self.write_budget_plans(key)
+
+    def write_budget_plans(self, key: str) -> None:
+        """The budget as epochs in two plan copies: usd_plans_cpu12m (UniSegDiff and ablations), ..._unet12m."""
+        pre = self.work / "pre" / self.name(key)
+        base = json.loads((pre / "usd_plans_cpu.json").read_text())
+        n_train = len(json.loads((pre / "splits_final.json").read_text())[0]["train"])
+        per_epoch = math.ceil(n_train / BATCH)
+        for plans_name, steps in (("usd_plans_cpu12m", USD_STEPS), ("usd_plans_cpu12m_unet", {"cfenet": UNET_STEPS, "dnet": 1})):
+            plans = json.loads(json.dumps(base))
+            plans["plans_name"] = plans_name
+            tr = plans["configurations"]["2d"]["training"]
+            for phase, n in steps.items():
+                tr[phase]["epochs"] = max(1, round(n / per_epoch))
+            tr["validation_batches_per_epoch"] = 1
+            (pre / f"{plans_name}.json").write_text(json.dumps(plans, indent=2))
+
+    # ------------------------------------------------------------------ our trainers
+    def run_ours(self, key: str, trainer: str) -> dict:
+        plans = "usd_plans_cpu12m_unet" if trainer == "CFENetTrainer" else "usd_plans_cpu12m"
+        run_id = f"{key}/{trainer}"
+        if run_id in self.runs:
+            return self.runs[run_id]
+        if trainer in ABLATION_INFERENCE:
+            path = self.work / "pre" / self.name(key) / f"{plans}.json"
+            p = json.loads(path.read_text())
+            p["configurations"]["2d"]["inference"].update(ABLATION_INFERENCE[trainer])
+            plans = f"{plans}_{trainer}"
+            p["plans_name"] = plans
+            path.with_name(f"{plans}.json").write_text(json.dumps(p, indent=2))
+        fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / "fold_0"
+        cmd = [bin_path("usd_train"), "0", "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer, "--device", "cpu"]
+        if (fold / "checkpoint_latest.pth").is_file():
+            cmd.append("--c")
+        wall = log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}.log", {})
+        summary = json.loads((fold / "validation" / "summary.json").read_text())
+        plan = json.loads((self.work / "pre" / self.name(key) / f"{plans}.json").read_text())["configurations"]["2d"]
+        history = json.loads(json.dumps(_history(fold)))
+        phase_time = {}
+        for r in history:
+            phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
+        result = {"dataset": key, "method": trainer, "plan": plans, "image_size": plan["image_size"],
+                  "epochs": {p: sum(r["phase"] == p for r in history) for p in ("cfenet", "dnet") if any(r["phase"] == p for r in history)},
+                  "iterations_per_epoch": math.ceil(len(json.loads((self.work / "pre" / self.name(key) / "splits_final.json").read_text())[0]["train"]) / BATCH),
+                  "train_seconds": round(sum(phase_time.values()), 1), "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
+                  "wall_seconds_with_validation": round(wall, 1), "num_samples": plan["inference"]["num_samples"],
+                  "summary": _compact(summary)}
+        if trainer == "UniSegDiffTrainer":
+            result["diagnostics"] = diagnose(fold, self.work / "pre" / self.name(key), self.work / "raw" / self.name(key))
+        self.runs[run_id] = result
+        self.save_state()
+        return result
+
+    # ------------------------------------------------------------------ nnU-Net
+    def run_nnunet(self, key: str) -> dict | None:
+        run_id = f"{key}/nnU-Net"
+        if run_id in self.runs or self.skip_nnunet:
+            return self.runs.get(run_id)
+        try:
+            import nnunetv2  # noqa: F401
+        except ImportError:
+            print("nnunetv2 is not installed: skipping the nnU-Net peer (see the module docstring)")
+            return None
+        trainer_dir = Path(nnunetv2.__file__).parent / "training" / "nnUNetTrainer" / "variants" / "usd_benchmark"
+        trainer_dir.mkdir(exist_ok=True)
+        shutil.copyfile(Path(__file__).parent / "nnunet_budget_trainer.py", trainer_dir / "nnUNetTrainer_CPUBudget.py")
+        (trainer_dir / "__init__.py").touch()
+        did = 700 + DATASETS[key][0] - 600
+        name = f"Dataset{did:03d}_{key}"
+        self.export_nnunet(key, name)
+        bindir = Path(sys.executable).parent
+        if not (self.work / "nnunet_pre" / name / "nnUNetPlans.json").is_file():
+            log_run([str(bindir / "nnUNetv2_plan_and_preprocess"), "-d", str(did), "-c", "2d", "-np", "2",
+                     "--verify_dataset_integrity"], self.work / "logs" / f"nnunet_plan_{key}.log", {})
+        shutil.copyfile(self.work / "pre" / self.name(key) / "splits_final.json",
+                        self.work / "nnunet_pre" / name / "splits_final.json")
+        wall = log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", "0", "-tr", "nnUNetTrainer_CPUBudget",
+                        "-device", "cpu"], self.work / "logs" / f"nnunet_train_{key}.log", {})
+        fold = self.work / "nnunet_res" / name / "nnUNetTrainer_CPUBudget__nnUNetPlans__2d" / "fold_0"
+        out = fold / "usd_summary.json"
+        log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
+                 str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
+                self.work / "logs" / f"nnunet_eval_{key}.log", {})
+        plans = json.loads((self.work / "nnunet_pre" / name / "nnUNetPlans.json").read_text())["configurations"]["2d"]
+        log = (fold.glob("training_log_*.txt"))
+        epochs = None
+        for lf in log:
+            for line in lf.read_text().splitlines():
+                if "epochs" in line and "budget" in line:
+                    epochs = int(line.split("->")[1].split()[0])
+        result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"nnUNetPlans 2d, patch {plans['patch_size']}, batch "
+                  f"{plans['batch_size']}", "image_size": plans["patch_size"], "epochs": {"nnunet": epochs},
+                  "iterations_per_epoch": int(self.env.get("USD_NNUNET_ITERATIONS", 25)),
+                  "train_seconds": None, "wall_seconds_with_validation": round(wall, 1),
+                  "summary": _compact(json.loads(out.read_text()))}
+        self.runs[run_id] = result
+        self.save_state()
+        return result
+
+    def export_nnunet(self, key: str, name: str) -> None:
+        """Our raw dataset in nnU-Net's format: same case names; grey images made RGB when the dataset is colour."""
+        from unisegdiff_pipeline import imageio
+
+        dst = self.work / "nnunet_raw" / name
+        if (dst / "dataset.json").is_file():
+            return
+        src = self.work / "raw" / self.name(key)
+        ds = json.loads((src / "dataset.json").read_text())
+        colour = len(ds["channel_names"]) == 3
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "imagesTr").mkdir(parents=True)
+        (tmp / "labelsTr").mkdir()
+        for img in sorted((src / "imagesTr").iterdir()):
+            arr, _ = imageio.read_image(img)
+            if colour and arr.shape[0] == 1:
+                arr = np.repeat(arr, 3, 0)
+            imageio.write_png(tmp / "imagesTr" / (imageio.strip_ending(img) + ".png"), arr)
+        for lab in sorted((src / "labelsTr").iterdir()):
+            shutil.copyfile(lab, tmp / "labelsTr" / lab.name)
+        (tmp / "dataset.json").write_text(json.dumps({
+            "channel_names": ds["channel_names"] if colour else {"0": "image"}, "labels": {"background": 0, "lesion": 1},
+            "numTraining": ds["numTraining"], "file_ending": ".png", "overwrite_image_reader_writer": "NaturalImage2DIO"}))
+        tmp.rename(dst)
+
+    # ------------------------------------------------------------------ all
+    def run(self, only: list[str] | None) -> None:
+        self.prepare()
+        plan = [(k, t) for k in TRAINED for t in ("UniSegDiffTrainer", "CFENetTrainer")]
+        plan += [("Unified", "UniformMaskTrainer"), ("Unified", "OneStepTrainer")]
+        plan += [(k, "nnU-Net") for k in TRAINED]
+        for key, trainer in plan:
+            if only and key not in only and trainer not in only:
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] {key} / {trainer}", flush=True)
+            self.run_nnunet(key) if trainer == "nnU-Net" else self.run_ours(key, trainer)
+        self.write_outputs()
+
+    def write_outputs(self) -> None:
+        payload = {"machine": machine(), "budget_minutes": BUDGET_MINUTES, "fold": 0, "runs": self.runs,
+                   "paper_table3": PAPER}
+        out = self.out_root / "benchmarks" / "results" / "real_data.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=1) + "\n")
+        (self.out_root / "documentation" / "results.md").write_text(render_markdown(payload))
+        print(f"wrote {out} and documentation/results.md")
+
+
+def _history(fold: Path) -> list[dict]:
+    import torch
+
+    return torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
+
+
+def _compact(summary: dict) -> dict:
+    return {"tasks": {t: {k: v[k] for k in ("mDice", "mIoU", "num_cases", "num_empty_reference")}
+                      for t, v in summary["tasks"].items()}, "unified": {k: summary["unified"][k] for k in ("mDice", "mIoU")}}
+
+
+def diagnose(fold: Path, pre: Path, raw: Path) -> dict:
+    """Where UniSegDiff's accuracy comes from: Dice at original size of its own CFENet alone, of the x0 decoder's
+    single step from pure noise (t = 999), and of the full staged sampler (the validation summary)."""
+    import torch
+
+    from unisegdiff_pipeline import imageio
+    from unisegdiff_pipeline.diffusion.sampler import OneStepSampler
+    from unisegdiff_pipeline.evaluation.metrics import case_metrics, summarize
+    from unisegdiff_pipeline.inference.engine import threshold, to_original_size
+    from unisegdiff_pipeline.inference.model_loading import load_fold_model
+    from unisegdiff_pipeline.preprocessed import load_case
+
+    model, _ = load_fold_model(fold / "checkpoint_final.pth", torch.device("cpu"))
+    val = json.loads((pre / "splits_final.json").read_text())[0]["val"]
+    data_dir = pre / "usd_plans_cpu_2d"
+    tasks = json.loads((pre / "dataset.json").read_text())["tasks"]
+    per = {"cfenet_alone": {}, "x0_one_step": {}}
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for case in val:
+            image, _, props = load_case(data_dir, case)
+            x = torch.from_numpy(image)[None]
+            ref = imageio.read_mask(next((raw / "labelsTr").glob(f"{case}.*")))[0]
+            cfe = torch.sigmoid(model.cfenet(x))[0, 0]
+            one = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1).sample(x, g).probabilities[0, 0]
+            for name, prob in (("cfenet_alone", cfe), ("x0_one_step", one)):
+                per[name][case] = case_metrics(threshold(to_original_size(prob, props["original_shape"])), ref)
+    return {name: _compact(summarize(m, tasks)) for name, m in per.items()}
+
+
+def render_markdown(payload: dict) -> str:
+    from results_page import render
+
+    return render(payload)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="the shared data folder (../shared/data)")
+    p.add_argument("--work", default=str(REPO / "benchmarks" / "work" / "real_data"))
+    p.add_argument("--out-root", default=str(REPO), help="repository whose benchmarks/results and documentation get "
+                                                          "the outputs")
+    p.add_argument("--budget-minutes", type=float, default=BUDGET_MINUTES)
+    p.add_argument("--only", nargs="+", default=None, help="datasets or trainers to run (default: all)")
+    p.add_argument("--skip-nnunet", action="store_true")
+    p.add_argument("--render-only", action="store_true", help="rewrite the outputs from finished runs")
+    args = p.parse_args()
+    bench = Benchmark(args)
+    if args.render_only:
+        bench.write_outputs()
+    else:
+        bench.run(args.only)
+
+
+if __name__ == "__main__":
+    main()
