@@ -78,6 +78,10 @@ class Benchmark:
                     "nnUNet_compile": "f", "nnUNet_n_proc_DA": "1", "USD_NNUNET_BUDGET_S": str(args.budget_minutes * 60)}
         os.environ.update(self.env)
         self.skip_nnunet = args.skip_nnunet
+        self.budget_minutes = float(args.budget_minutes)
+        # the calibrated step counts scaled to the budget; plan copies are named after it (usd_plans_cpu12m, ...)
+        self.scale = self.budget_minutes / BUDGET_MINUTES
+        self.tag = f"cpu{self.budget_minutes:g}m"
         self.state_path = self.work / "runs.json"
         self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
 
@@ -102,12 +106,14 @@ class Benchmark:
             self.write_budget_plans(key)
 
     def write_budget_plans(self, key: str) -> None:
-        """The budget as epochs in two plan copies: usd_plans_cpu12m (UniSegDiff and ablations), ..._unet12m."""
+        """The budget as epochs in two plan copies: usd_plans_cpuBm (UniSegDiff and ablations), ..._unet."""
         pre = self.work / "pre" / self.name(key)
         base = json.loads((pre / "usd_plans_cpu.json").read_text())
         n_train = len(json.loads((pre / "splits_final.json").read_text())[0]["train"])
         per_epoch = math.ceil(n_train / BATCH)
-        for plans_name, steps in (("usd_plans_cpu12m", USD_STEPS), ("usd_plans_cpu12m_unet", {"cfenet": UNET_STEPS, "dnet": 1})):
+        usd_steps = {k: v * self.scale for k, v in USD_STEPS.items()}
+        for plans_name, steps in ((f"usd_plans_{self.tag}", usd_steps),
+                                  (f"usd_plans_{self.tag}_unet", {"cfenet": UNET_STEPS * self.scale, "dnet": 1})):
             plans = json.loads(json.dumps(base))
             plans["plans_name"] = plans_name
             tr = plans["configurations"]["2d"]["training"]
@@ -118,7 +124,7 @@ class Benchmark:
 
     # ------------------------------------------------------------------ our trainers
     def run_ours(self, key: str, trainer: str) -> dict:
-        plans = "usd_plans_cpu12m_unet" if trainer == "CFENetTrainer" else "usd_plans_cpu12m"
+        plans = f"usd_plans_{self.tag}_unet" if trainer == "CFENetTrainer" else f"usd_plans_{self.tag}"
         run_id = f"{key}/{trainer}"
         if run_id in self.runs:
             return self.runs[run_id]
@@ -191,7 +197,7 @@ class Benchmark:
                     epochs = int(line.split("->")[1].split()[0])
         result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"nnUNetPlans 2d, patch {plans['patch_size']}, batch "
                   f"{plans['batch_size']}", "image_size": plans["patch_size"], "epochs": {"nnunet": epochs},
-                  "iterations_per_epoch": int(self.env.get("USD_NNUNET_ITERATIONS", 25)),
+                  "iterations_per_epoch": int(os.environ.get("USD_NNUNET_ITERATIONS", 10)),
                   "train_seconds": None, "wall_seconds_with_validation": round(wall, 1),
                   "summary": _compact(json.loads(out.read_text()))}
         self.runs[run_id] = result
@@ -238,7 +244,7 @@ class Benchmark:
         self.write_outputs()
 
     def write_outputs(self) -> None:
-        payload = {"machine": machine(), "budget_minutes": BUDGET_MINUTES, "fold": 0, "runs": self.runs,
+        payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "fold": 0, "runs": self.runs,
                    "paper_table3": PAPER}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -119,7 +119,7 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
             "sampler": "staged", "num_samples": 10, "high_threshold": 600, "low_threshold": 300, "ddim_interval": 30,
             "eta": 0.0, "clip_x0": True, "fusion": "staple",
             "staple": {"iterations": 20, "init_sensitivity": 0.9, "init_fpr": 0.1, "prior": 0.5},
-            "threshold": 0.5,
+            "threshold": 0.5, "batch_images": 8,
         },
     }
     return {

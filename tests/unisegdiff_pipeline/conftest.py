@@ -7,6 +7,7 @@ import pytest
 from dataset_conversion.cli import main as convert
 from planning.cli import main as plan_and_preprocess
 from tests.conftest import run_cli
+from unisegdiff_pipeline.training.run import main as train
 
 DATASET = "Dataset903_Synthetic"
 PLANS = "usd_plans_cpu"
@@ -50,3 +51,20 @@ def set_plan(root, **training):
     plans = json.loads(path.read_text())
     plans["configurations"]["2d"]["training"].update(training)
     path.write_text(json.dumps(plans))
+
+
+@pytest.fixture(scope="session")
+def confident_model(tiny_dataset, tmp_path_factory):
+    """The tiny dataset planned at 64 px and trained long enough (40 + 40 epochs) to be confident; fold folder."""
+    root = tmp_path_factory.mktemp("confident")
+    shutil.copytree(tiny_dataset / "raw", root / "raw")
+    mp = pytest.MonkeyPatch()
+    for var, sub in (("USD_raw", "raw"), ("USD_preprocessed", "pre"), ("USD_results", "res")):
+        mp.setenv(var, str(root / sub))
+    try:
+        assert run_cli(plan_and_preprocess, ["-d", "903", "--preset", "cpu", "--image-size", "64", "-np", "2"]) == 0
+        set_plan(root, num_workers=0)
+        assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_40epochs"]) == 0
+    finally:
+        mp.undo()
+    return root / "res" / DATASET / f"UniSegDiffTrainer_40epochs__{PLANS}" / "fold_0", root

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.inference.engine import predict_batch, threshold, to_original_size
+from unisegdiff_pipeline.inference.engine import RunOptions, predict_batch, threshold, to_original_size
 from unisegdiff_pipeline.inference.model_loading import load_models, model_folder
 from unisegdiff_pipeline.jsonio import load_json
 from unisegdiff_pipeline.preprocessing import preprocess_image
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cuda", "cpu", "mps"), default=None)
     p.add_argument("--continue", dest="continue_prediction", action="store_true", help="skip cases already written")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noises (default 0)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="network precision (default: bf16 on CUDA with channels-last, fp32 elsewhere)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA: with CUDA graphs)")
     return p
 
 
@@ -139,6 +142,11 @@ class Predictor:
         self.out = Path(args.output)
         self.reference = Path(args.reference) if args.reference else None
         self.batch = 1 if self.device.type == "cpu" else int(self.inference.get("batch_images", 8))
+        self.options = RunOptions.default_for(self.device)
+        if args.precision:
+            self.options.precision = args.precision
+        self.options.compile = args.compile
+        self.options.prepare(self.models, self.device)
 
     def prepare(self, item: tuple[str, Path]) -> Prepared:
         """Read and preprocess one input exactly as training data were (errors are kept, not raised)."""
@@ -204,9 +212,7 @@ class Predictor:
     def _predict(self, items: list[Prepared], generator: torch.Generator) -> list[dict]:
         start = time.time()
         images = torch.from_numpy(np.stack([p.tensor for p in items])).to(self.device)
-        autocast = self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
-            pred = predict_batch(self.models, images, self.inference, generator, self.args.n_samples)
+        pred = predict_batch(self.models, images, self.inference, generator, self.args.n_samples, self.options)
         seconds = (time.time() - start) / len(items)
         rows = []
         for i, p in enumerate(items):

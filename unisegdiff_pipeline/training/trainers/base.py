@@ -22,7 +22,7 @@ from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
 from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
-from unisegdiff_pipeline.inference.engine import FoldModel, predict_batch, threshold, to_original_size
+from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch, threshold, to_original_size
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, load_checkpoint, restore_rng, \
@@ -434,12 +434,13 @@ class UniSegDiffTrainer:
         data = PreprocessedCases(self.data_folder, self.val_cases)
         generator = torch.Generator(device=self.device).manual_seed(SEED)
         per_batch = 1 if self.device.type == "cpu" else int(self.inference.get("batch_images", 8))
+        options = RunOptions.default_for(self.device)
+        options.prepare([model], self.device)
         bar = tqdm(range(0, len(self.val_cases), per_batch), desc="validation", disable=not is_main(), dynamic_ncols=True)
         for start in bar:
             chunk = self.val_cases[start:start + per_batch]
             images = torch.from_numpy(np.stack([data.images[c] for c in chunk])).to(self.device)
-            with self._autocast():
-                pred = predict_batch([model], images, model.inference, generator)
+            pred = predict_batch([model], images, model.inference, generator, options=options)
             for i, c in enumerate(chunk):
                 props = data.properties[c]
                 meta = imageio.ImageMeta.from_dict(props["meta"])
