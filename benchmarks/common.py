@@ -29,10 +29,11 @@ def machine() -> dict:
     return info
 
 
-def save_results(name: str, payload: dict) -> Path:
-    """benchmarks/results/NAME.json with the machine description added."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def save_results(name: str, payload: dict, folder: Path | None = None) -> Path:
+    """FOLDER/NAME.json (default benchmarks/results) with the machine description added."""
+    folder = Path(folder or RESULTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     return path
 

@@ -2,11 +2,15 @@
 
     python benchmarks/real_data.py --data ../shared/data
 
-Converts BUSI, the five polyp sets, the COVID slices and EBHI-Seg; unifies them; plans with the cpu preset (no GPU
-here) and trains fold 0 of each task alone and of the unified dataset with UniSegDiffTrainer and CFENetTrainer (the
-plain UNet), the unified dataset also with UniformMaskTrainer and OneStepTrainer, and nnU-Net v2 (2d) as the peer on
-the same cases and folds, each within the same wall-clock budget. Writes benchmarks/results/real_data.json and
-documentation/results.md. Finished runs are skipped when the command is run again.
+Converts BUSI, the five polyp sets, the COVID slices and EBHI-Seg; unifies them; plans them and trains each task alone
+and the unified dataset with UniSegDiffTrainer and CFENetTrainer (the plain UNet), the unified dataset also with
+UniformMaskTrainer and OneStepTrainer, and nnU-Net v2 (2d) as the peer on the same cases and folds. Writes
+benchmarks/results/real_data.json and documentation/results.md. Finished runs are skipped when run again.
+
+Without a GPU: the cpu preset, fold 0, and a fixed budget (--budget-minutes, default 12: calibrated step counts,
+scaled). With one (or --device cuda): the default plan (256x256, paper settings), all 4 folds, and the epochs of
+--epochs CFENET DNET (the paper's 100 and 300 cut to fit the time there is; the UNet baseline gets CFENET + DNET
+epochs); nnU-Net gets --budget-minutes per fold either way. The table states the hardware, plan, epochs and times.
 
 nnU-Net is a benchmark-only peer: `pip install -c constraints.txt nnunetv2` with `torch==2.13.0` in constraints.txt
 (its timm/torchvision dependency would otherwise replace torch).
@@ -26,7 +30,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
 from common import bin_path, machine  # noqa: E402
+
+from planning.planner import default_plans_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # name -> (id, converter, source below --data, extra converter args, task names)
@@ -79,9 +86,17 @@ class Benchmark:
         os.environ.update(self.env)
         self.skip_nnunet = args.skip_nnunet
         self.budget_minutes = float(args.budget_minutes)
-        # the calibrated step counts scaled to the budget; plan copies are named after it (usd_plans_cpu12m, ...)
-        self.scale = self.budget_minutes / BUDGET_MINUTES
-        self.tag = f"cpu{self.budget_minutes:g}m"
+        self.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.preset = args.preset or ("default" if self.device == "cuda" else "cpu")
+        self.folds = args.folds if args.folds is not None else ([0, 1, 2, 3] if self.device == "cuda" else [0])
+        self.epochs = args.epochs
+        self.base_plans = default_plans_name(self.preset)
+        if self.preset == "cpu":
+            # the calibrated step counts scaled to the budget; plan copies are named after it (usd_plans_cpu12m, ...)
+            self.scale = self.budget_minutes / BUDGET_MINUTES
+            self.tag = f"cpu{self.budget_minutes:g}m"
+        else:
+            self.tag = f"{self.preset}_{self.epochs[0]}x{self.epochs[1]}ep"
         self.state_path = self.work / "runs.json"
         self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
 
@@ -99,27 +114,33 @@ class Benchmark:
                 cmd += (["-i", str(self.data / sub)] if sub else []) + extra
                 log_run(cmd, self.work / "logs" / f"convert_{key}.log", {})
         for key in TRAINED:
-            plan = self.work / "pre" / self.name(key) / "usd_plans_cpu.json"
+            plan = self.work / "pre" / self.name(key) / f"{self.base_plans}.json"
             if not plan.is_file():
-                log_run([bin_path("usd_plan_and_preprocess"), "-d", str(DATASETS[key][0]), "--preset", "cpu", "-np", "2"],
-                        self.work / "logs" / f"plan_{key}.log", {})
+                log_run([bin_path("usd_plan_and_preprocess"), "-d", str(DATASETS[key][0]), "--preset", self.preset,
+                         "-np", str(max(1, min(8, len(os.sched_getaffinity(0)))))],
+                        self.work / "logs" / f"plan_{key}_{self.preset}.log", {})
             self.write_budget_plans(key)
 
     def write_budget_plans(self, key: str) -> None:
-        """The budget as epochs in two plan copies: usd_plans_cpuBm (UniSegDiff and ablations), ..._unet."""
+        """The budget as epochs in two plan copies: usd_plans_TAG (UniSegDiff and ablations) and ..._unet."""
         pre = self.work / "pre" / self.name(key)
-        base = json.loads((pre / "usd_plans_cpu.json").read_text())
-        n_train = len(json.loads((pre / "splits_final.json").read_text())[0]["train"])
-        per_epoch = math.ceil(n_train / BATCH)
-        usd_steps = {k: v * self.scale for k, v in USD_STEPS.items()}
-        for plans_name, steps in ((f"usd_plans_{self.tag}", usd_steps),
-                                  (f"usd_plans_{self.tag}_unet", {"cfenet": UNET_STEPS * self.scale, "dnet": 1})):
+        base = json.loads((pre / f"{self.base_plans}.json").read_text())
+        if self.preset == "cpu":
+            n_train = len(json.loads((pre / "splits_final.json").read_text())[0]["train"])
+            per_epoch = math.ceil(n_train / BATCH)
+            epochs = {k: max(1, round(v * self.scale / per_epoch)) for k, v in USD_STEPS.items()}
+            unet_epochs = max(1, round(UNET_STEPS * self.scale / per_epoch))
+        else:
+            epochs, unet_epochs = {"cfenet": self.epochs[0], "dnet": self.epochs[1]}, sum(self.epochs)
+        for plans_name, phase_epochs in ((f"usd_plans_{self.tag}", epochs),
+                                         (f"usd_plans_{self.tag}_unet", {"cfenet": unet_epochs, "dnet": 1})):
             plans = json.loads(json.dumps(base))
             plans["plans_name"] = plans_name
             tr = plans["configurations"]["2d"]["training"]
-            for phase, n in steps.items():
-                tr[phase]["epochs"] = max(1, round(n / per_epoch))
-            tr["validation_batches_per_epoch"] = 1
+            for phase, n in phase_epochs.items():
+                tr[phase]["epochs"] = n
+            if self.preset == "cpu":
+                tr["validation_batches_per_epoch"] = 1
             (pre / f"{plans_name}.json").write_text(json.dumps(plans, indent=2))
 
     # ------------------------------------------------------------------ our trainers
@@ -135,25 +156,33 @@ class Benchmark:
             plans = f"{plans}_{trainer}"
             p["plans_name"] = plans
             path.with_name(f"{plans}.json").write_text(json.dumps(p, indent=2))
-        fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / "fold_0"
-        cmd = [bin_path("usd_train"), "0", "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer, "--device", "cpu"]
-        if (fold / "checkpoint_latest.pth").is_file():
-            cmd.append("--c")
-        wall = log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}.log", {})
-        summary = json.loads((fold / "validation" / "summary.json").read_text())
-        plan = json.loads((self.work / "pre" / self.name(key) / f"{plans}.json").read_text())["configurations"]["2d"]
-        history = json.loads(json.dumps(_history(fold)))
-        phase_time = {}
-        for r in history:
-            phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
-        result = {"dataset": key, "method": trainer, "plan": plans, "image_size": plan["image_size"],
-                  "epochs": {p: sum(r["phase"] == p for r in history) for p in ("cfenet", "dnet") if any(r["phase"] == p for r in history)},
-                  "iterations_per_epoch": math.ceil(len(json.loads((self.work / "pre" / self.name(key) / "splits_final.json").read_text())[0]["train"]) / BATCH),
-                  "train_seconds": round(sum(phase_time.values()), 1), "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
-                  "wall_seconds_with_validation": round(wall, 1), "num_samples": plan["inference"]["num_samples"],
-                  "summary": _compact(summary)}
+        pre, raw = self.work / "pre" / self.name(key), self.work / "raw" / self.name(key)
+        plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
+        splits = json.loads((pre / "splits_final.json").read_text())
+        per_fold, walls, phase_time, epochs = {}, [], {}, {}
+        for f in self.folds:
+            fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{f}"
+            cmd = [bin_path("usd_train"), str(f), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
+                   "--device", self.device]
+            if (fold / "checkpoint_latest.pth").is_file():
+                cmd.append("--c")
+            walls.append(log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{f}.log", {}))
+            per_fold[f] = _compact(json.loads((fold / "validation" / "summary.json").read_text()))
+            history = _history(fold)
+            for r in history:
+                phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
+            epochs = {p: sum(r["phase"] == p for r in history) for p in ("cfenet", "dnet")
+                      if any(r["phase"] == p for r in history)}
+        result = {"dataset": key, "method": trainer, "plan": plans, "image_size": plan["image_size"], "epochs": epochs,
+                  "iterations_per_epoch": math.ceil(len(splits[self.folds[0]]["train"]) / plan["batch_size"]),
+                  "folds": list(self.folds), "device": self.device,
+                  "train_seconds": round(sum(phase_time.values()), 1),
+                  "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
+                  "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
+                  **_fold_statistics(per_fold)}
         if trainer == "UniSegDiffTrainer":
-            result["diagnostics"] = diagnose(fold, self.work / "pre" / self.name(key), self.work / "raw" / self.name(key))
+            fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{self.folds[0]}"
+            result["diagnostics"] = diagnose(fold, pre, raw, plan["data_identifier"], self.folds[0])
         self.runs[run_id] = result
         self.save_state()
         return result
@@ -181,25 +210,28 @@ class Benchmark:
                      "--verify_dataset_integrity"], self.work / "logs" / f"nnunet_plan_{key}.log", {})
         shutil.copyfile(self.work / "pre" / self.name(key) / "splits_final.json",
                         self.work / "nnunet_pre" / name / "splits_final.json")
-        wall = log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", "0", "-tr", "nnUNetTrainer_CPUBudget",
-                        "-device", "cpu"], self.work / "logs" / f"nnunet_train_{key}.log", {})
-        fold = self.work / "nnunet_res" / name / "nnUNetTrainer_CPUBudget__nnUNetPlans__2d" / "fold_0"
-        out = fold / "usd_summary.json"
-        log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
-                 str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
-                self.work / "logs" / f"nnunet_eval_{key}.log", {})
+        per_fold, walls, epochs = {}, [], []
+        for f in self.folds:
+            walls.append(log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", str(f), "-tr", "nnUNetTrainer_CPUBudget",
+                                  "-device", self.device], self.work / "logs" / f"nnunet_train_{key}_fold{f}.log", {}))
+            fold = self.work / "nnunet_res" / name / "nnUNetTrainer_CPUBudget__nnUNetPlans__2d" / f"fold_{f}"
+            out = fold / "usd_summary.json"
+            log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
+                     str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
+                    self.work / "logs" / f"nnunet_eval_{key}_fold{f}.log", {})
+            per_fold[f] = _compact(json.loads(out.read_text()))
+            for lf in fold.glob("training_log_*.txt"):
+                for line in lf.read_text().splitlines():
+                    if "epochs" in line and "budget" in line:
+                        epochs.append(int(line.split("->")[1].split()[0]))
         plans = json.loads((self.work / "nnunet_pre" / name / "nnUNetPlans.json").read_text())["configurations"]["2d"]
-        log = (fold.glob("training_log_*.txt"))
-        epochs = None
-        for lf in log:
-            for line in lf.read_text().splitlines():
-                if "epochs" in line and "budget" in line:
-                    epochs = int(line.split("->")[1].split()[0])
         result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"nnUNetPlans 2d, patch {plans['patch_size']}, batch "
-                  f"{plans['batch_size']}", "image_size": plans["patch_size"], "epochs": {"nnunet": epochs},
+                  f"{plans['batch_size']}", "image_size": plans["patch_size"],
+                  "epochs": {"nnunet": epochs[0] if len(set(epochs)) == 1 else epochs},
                   "iterations_per_epoch": int(os.environ.get("USD_NNUNET_ITERATIONS", 10)),
-                  "train_seconds": None, "wall_seconds_with_validation": round(wall, 1),
-                  "summary": _compact(json.loads(out.read_text()))}
+                  "folds": list(self.folds), "device": self.device, "budget_minutes_per_fold": self.budget_minutes,
+                  "train_seconds": None, "wall_seconds_with_validation": round(sum(walls), 1),
+                  **_fold_statistics(per_fold)}
         self.runs[run_id] = result
         self.save_state()
         return result
@@ -244,7 +276,8 @@ class Benchmark:
         self.write_outputs()
 
     def write_outputs(self) -> None:
-        payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "fold": 0, "runs": self.runs,
+        payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
+                   "preset": self.preset, "epochs": self.epochs, "runs": self.runs,
                    "paper_table3": PAPER}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -259,12 +292,33 @@ def _history(fold: Path) -> list[dict]:
     return torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
 
 
+def _fold_statistics(per_fold: dict) -> dict:
+    """Mean (and, over several folds, standard deviation) of the fold summaries, per task and unified."""
+    folds = list(per_fold.values())
+
+    def stat(fn, key, task=None):
+        values = [f["unified"][key] if task is None else f["tasks"][task][key] for f in folds]
+        return round(float(fn(values)), 6)
+
+    def table(fn):
+        return {"tasks": {t: {k: stat(fn, k, t) for k in ("mDice", "mIoU")} | {
+                    "num_cases": sum(f["tasks"][t]["num_cases"] for f in folds),
+                    "num_empty_reference": sum(f["tasks"][t]["num_empty_reference"] for f in folds)}
+                          for t in folds[0]["tasks"]},
+                "unified": {k: stat(fn, k) for k in ("mDice", "mIoU")}}
+
+    out = {"summary": folds[0] if len(folds) == 1 else table(np.mean), "fold_summaries": per_fold}
+    if len(folds) > 1:
+        out["summary_std"] = table(lambda v: np.std(v, ddof=1))
+    return out
+
+
 def _compact(summary: dict) -> dict:
     return {"tasks": {t: {k: v[k] for k in ("mDice", "mIoU", "num_cases", "num_empty_reference")}
                       for t, v in summary["tasks"].items()}, "unified": {k: summary["unified"][k] for k in ("mDice", "mIoU")}}
 
 
-def diagnose(fold: Path, pre: Path, raw: Path) -> dict:
+def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index: int) -> dict:
     """Where UniSegDiff's accuracy comes from: Dice at original size of its own CFENet alone, of the x0 decoder's
     single step from pure noise (t = 999), and of the full staged sampler (the validation summary)."""
     import torch
@@ -277,8 +331,8 @@ def diagnose(fold: Path, pre: Path, raw: Path) -> dict:
     from unisegdiff_pipeline.preprocessed import load_case
 
     model, _ = load_fold_model(fold / "checkpoint_final.pth", torch.device("cpu"))
-    val = json.loads((pre / "splits_final.json").read_text())[0]["val"]
-    data_dir = pre / "usd_plans_cpu_2d"
+    val = json.loads((pre / "splits_final.json").read_text())[fold_index]["val"]
+    data_dir = pre / data_identifier
     tasks = json.loads((pre / "dataset.json").read_text())["tasks"]
     per = {"cfenet_alone": {}, "x0_one_step": {}}
     g = torch.Generator().manual_seed(0)
@@ -309,6 +363,11 @@ def main() -> None:
     p.add_argument("--budget-minutes", type=float, default=BUDGET_MINUTES)
     p.add_argument("--only", nargs="+", default=None, help="datasets or trainers to run (default: all)")
     p.add_argument("--skip-nnunet", action="store_true")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
+    p.add_argument("--preset", choices=("cpu", "default"), default=None, help="default: default on cuda, else cpu")
+    p.add_argument("--folds", nargs="+", type=int, default=None, help="default: 0 1 2 3 on cuda, 0 on cpu")
+    p.add_argument("--epochs", nargs=2, type=int, metavar=("CFENET", "DNET"), default=[20, 60],
+                   help="epochs per phase for the default preset (default 20 60)")
     p.add_argument("--render-only", action="store_true", help="rewrite the outputs from finished runs")
     args = p.parse_args()
     bench = Benchmark(args)

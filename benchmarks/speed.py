@@ -242,6 +242,7 @@ def main() -> None:
     p.add_argument("--batch-sizes", nargs="+", type=int, default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile (CUDA: with CUDA graphs)")
     p.add_argument("--quick", action="store_true", help="cpu plan only, few steps (smoke test)")
+    p.add_argument("--out-dir", default=None, help="folder of the JSON (default benchmarks/results)")
     args = p.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -275,7 +276,7 @@ def main() -> None:
     for r in rows:
         columns += [k for k in r if k not in columns]
     print(table(rows, columns))
-    print(save_results(f"speed_{device.type}", {"device": str(device), "rows": rows}))
+    print(save_results(f"speed_{device.type}", {"device": str(device), "quick": args.quick, "rows": rows}, args.out_dir))
 
 
 if __name__ == "__main__":
