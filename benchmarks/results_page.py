@@ -79,13 +79,13 @@ def render(payload: dict) -> str:
             "(EBHI-Seg's Polyp class stands in for its Adenocarcinoma class, which is not in ../shared/data).", "",
             "## Runs", "",
             "| dataset | method | hardware | plan | input size | epochs | iterations/epoch | training (s) | "
-            "wall incl. validation (s) |", "|---|---|---|---|---|---|---|---|---|"]
+            "wall incl. validation (s) | noises at inference | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in runs.items():
         epochs = ", ".join(f"{k} {v}" for k, v in r["epochs"].items())
         size = "x".join(str(v) for v in r["image_size"])
         out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {hw} | {r['plan']} | {size} | {epochs} "
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
-                   f"| {r['wall_seconds_with_validation']} |")
+                   f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {r.get('note', '')} |")
     out += ["", "## Where UniSegDiff's accuracy comes from (validation Dice at original size, fold 0)", "",
             "| dataset | its CFENet alone | x0 decoder, one step from noise (t=999) | full staged sampler + STAPLE |",
             "|---|---|---|---|"]

@@ -1,0 +1,45 @@
+"""The real-data results page: fold statistics, Table 3 cells and a reading whose figures come from the runs."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from real_data import PAPER, _fold_statistics  # noqa: E402
+from results_page import render  # noqa: E402
+
+TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
+
+
+def summary(dice: float) -> dict:
+    return {"tasks": {t: {"mDice": dice, "mIoU": dice - 0.1, "num_cases": 10, "num_empty_reference": 1} for t in TASKS},
+            "unified": {"mDice": dice, "mIoU": dice - 0.1}}
+
+
+def run(dataset: str, method: str, folds: dict) -> dict:
+    return {"dataset": dataset, "method": method, "plan": "usd_plans_cpu5m", "image_size": [128, 128],
+            "epochs": {"cfenet": 3}, "iterations_per_epoch": 7, "train_seconds": 10.0,
+            "wall_seconds_with_validation": 20.0, "num_samples": 10, **_fold_statistics(folds)}
+
+
+def test_fold_statistics_mean_and_sample_sd():
+    stats = _fold_statistics({0: summary(0.6), 1: summary(0.8)})
+    assert stats["summary"]["unified"]["mDice"] == pytest.approx(0.7)
+    assert stats["summary_std"]["unified"]["mDice"] == pytest.approx(0.141421, abs=1e-6)
+    assert stats["summary"]["tasks"]["ColonPolyp"]["num_cases"] == 20
+    assert "summary_std" not in _fold_statistics({0: summary(0.6)})
+
+
+def test_page_cells_and_reading_come_from_the_runs():
+    runs = {"Unified/UniSegDiffTrainer": run("Unified", "UniSegDiffTrainer", {0: summary(0.6), 1: summary(0.8)}),
+            "Unified/CFENetTrainer": run("Unified", "CFENetTrainer", {0: summary(0.65)}),
+            "BUSI/UniSegDiffTrainer": run("BUSI", "UniSegDiffTrainer", {0: summary(0.5)})}
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0, 1],
+                   "preset": "cpu", "runs": runs, "paper_table3": PAPER})
+    unified_row = next(line for line in page.splitlines() if line.startswith("| UniSegDiff (ours)") and "14.1" in line)
+    assert "70.0 ± 14.1 | 60.0 ± 14.1" in unified_row
+    assert "| UNet = CFENet alone (ours) | 65.0 ± — |" in page
+    assert "UniSegDiff vs its plain UNet (CFENet alone), unified mDice:** 70.0 vs 65.0 (+5.0 points)" in page
+    assert "BreastLesion alone: UniSegDiff vs UNet not run" in page
+    assert "vs the paper's UniSegDiff 50.0 vs 81.9 (-31.9 points)" in page
+    assert "fixed budget of about 5 minutes" in page and "AMD EPYC, 2 cores, no GPU" in page
