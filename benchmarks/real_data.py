@@ -198,10 +198,10 @@ class Benchmark:
         except ImportError:
             print("nnunetv2 is not installed: skipping the nnU-Net peer (see the module docstring)")
             return None
-        trainer_dir = Path(nnunetv2.__file__).parent / "training" / "nnUNetTrainer" / "variants" / "usd_benchmark"
-        trainer_dir.mkdir(exist_ok=True)
+        # top level of nnU-Net's trainer folder: its class search imports those modules before any subpackage, so
+        # it never reaches the Primus trainers, whose timm -> torchvision import fails with torch pinned
+        trainer_dir = Path(nnunetv2.__file__).parent / "training" / "nnUNetTrainer"
         shutil.copyfile(Path(__file__).parent / "nnunet_budget_trainer.py", trainer_dir / "nnUNetTrainer_CPUBudget.py")
-        (trainer_dir / "__init__.py").touch()
         did = 700 + DATASETS[key][0] - 600
         name = f"Dataset{did:03d}_{key}"
         self.export_nnunet(key, name)
