@@ -147,6 +147,14 @@ def reading(payload: dict) -> list[str]:
     else:
         compute = (f"Every run here had {payload['epochs'][0]} + {payload['epochs'][1]} epochs instead of the paper's "
                    "100 + 300 (Table 7: about 25 hours on four RTX 3090s).")
+    steps = {m: run_of(runs, "Unified", m) for m in ("UniSegDiffTrainer", "CFENetTrainer")}
+    if all(steps.values()):
+        per = steps["UniSegDiffTrainer"]["iterations_per_epoch"]
+        e, u = steps["UniSegDiffTrainer"]["epochs"], steps["CFENetTrainer"]["epochs"]
+        lines.append(f"- Same budget, different shares: on the unified set UniSegDiff's CFENet trained "
+                     f"{e.get('cfenet', 0) * per} steps and its DNet {e.get('dnet', 0) * per}, the plain UNet "
+                     f"{u.get('cfenet', 0) * per}. DNet refines a condition that is weaker than the baseline itself, "
+                     "so where its CFENet is behind, UniSegDiff is behind.")
     lines += ["", "**Why we are below the paper.** " + compute + " The data here are smaller subsets of the paper's: "
               + ", ".join(f"{t} {OUR_CASES[t]} images (paper {PAPER_CASES[t]})" for t in PAPER_CASES)
               + "; the smallest sets (BUSI, COVID slices) leave about 110 and 55 training images per fold. "
