@@ -20,7 +20,7 @@ class nnUNetTrainer_CPUBudget(nnUNetTrainer):
         self.budget_s = float(os.environ.get("USD_NNUNET_BUDGET_S", "720"))
         self.num_iterations_per_epoch = int(os.environ.get("USD_NNUNET_ITERATIONS", "10"))
         self.num_val_iterations_per_epoch = 5
-        self.num_epochs = 1000  # replaced after the first two epochs
+        self.num_epochs = 1000  # replaced after the first epoch
 
     def run_training(self):
         self.on_train_start()

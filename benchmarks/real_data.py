@@ -52,8 +52,8 @@ BATCH = 16
 BUDGET_MINUTES = 12
 UNET_STEPS = 1200
 USD_STEPS = {"cfenet": 350, "dnet": 650}
-# 100 DDIM steps x 10 noises would take ~1 h of validation on two CPU cores: one noise (no fusion) there
-ABLATION_INFERENCE = {"UniformMaskTrainer": {"num_samples": 1}}
+# cpu preset only: 100 DDIM steps x 10 noises would take ~1 h of validation on two CPU cores, so one noise there
+CPU_ABLATION_INFERENCE = {"UniformMaskTrainer": {"num_samples": 1}}
 PAPER = {  # Table 3, mDice / mIoU (%), 4-fold mean at 256 px
     "individual": {"UniSegDiff": {"BreastLesion": (81.9, 73.1), "ColonPolyp": (89.0, 82.9), "LungInfection": (79.9, 72.4)},
                    "UNet": {"BreastLesion": (74.9, 65.5), "ColonPolyp": (82.6, 75.5), "LungInfection": (73.1, 65.4)}},
@@ -150,10 +150,10 @@ class Benchmark:
         run_id = f"{key}/{trainer}"
         if run_id in self.runs:
             return self.runs[run_id]
-        if trainer in ABLATION_INFERENCE and self.preset == "cpu":
+        if trainer in CPU_ABLATION_INFERENCE and self.preset == "cpu":
             path = self.work / "pre" / self.name(key) / f"{plans}.json"
             p = json.loads(path.read_text())
-            p["configurations"]["2d"]["inference"].update(ABLATION_INFERENCE[trainer])
+            p["configurations"]["2d"]["inference"].update(CPU_ABLATION_INFERENCE[trainer])
             plans = f"{plans}_{trainer}"
             p["plans_name"] = plans
             path.with_name(f"{plans}.json").write_text(json.dumps(p, indent=2))
@@ -276,9 +276,18 @@ class Benchmark:
             self.run_nnunet(key) if trainer == "nnU-Net" else self.run_ours(key, trainer)
         self.write_outputs()
 
+    def case_counts(self) -> dict:
+        """Cases per task of each converted single-task dataset (numTraining of its dataset.json)."""
+        counts = {}
+        for key, (_, _, _, _, tasks) in DATASETS.items():
+            ds = self.work / "raw" / self.name(key) / "dataset.json"
+            if tasks and ds.is_file():
+                counts[tasks[0]] = json.loads(ds.read_text())["numTraining"]
+        return counts
+
     def write_outputs(self) -> None:
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
-                   "preset": self.preset, "epochs": self.epochs, "runs": self.runs,
+                   "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
                    "paper_table3": PAPER}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ def render(payload: dict) -> str:
         out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {hw} | {r['plan']} | {size} | {epochs} "
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
                    f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {r.get('note', '')} |")
-    out += ["", "## Where UniSegDiff's accuracy comes from (validation Dice at original size, fold 0)", "",
+    out += ["", f"## Where UniSegDiff's accuracy comes from (validation Dice at original size, fold {folds[0]})", "",
             "| dataset | its CFENet alone | x0 decoder, one step from noise (t=999) | full staged sampler + STAPLE |",
             "|---|---|---|---|"]
     for dataset in ("BUSI", "Polyp", "COVID", "Unified"):
@@ -99,9 +99,8 @@ def render(payload: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-# cases in the paper's Table 1 against the cases in ../shared/data
+# images per task in the paper's Table 1
 PAPER_CASES = {"BreastLesion": 647, "ColonPolyp": 2248, "LungInfection": 1277}
-OUR_CASES = {"BreastLesion": 150, "ColonPolyp": 1022, "LungInfection": 73}
 
 
 def _dice(runs: dict, dataset: str, method: str, task: str | None = None) -> float | None:
@@ -121,7 +120,7 @@ def _vs(a: float | None, b: float | None) -> str:
 def reading(payload: dict) -> list[str]:
     """The measured comparison in words, every figure taken from the runs."""
     runs, paper = payload["runs"], payload["paper_table3"]
-    budget = payload["budget_minutes"]
+    budget, cases = payload["budget_minutes"], payload.get("cases", {})
     lines = ["## Reading", ""]
     usd, unet = _dice(runs, "Unified", "UniSegDiffTrainer"), _dice(runs, "Unified", "CFENetTrainer")
     lines.append(f"- **Unified task, UniSegDiff vs its plain UNet (CFENet alone), unified mDice:** {_vs(usd, unet)}.")
@@ -139,6 +138,14 @@ def reading(payload: dict) -> list[str]:
                      f"{pct(d['cfenet_alone']['unified']['mDice'])}, the x0 decoder's single step from noise "
                      f"{pct(d['x0_one_step']['unified']['mDice'])} and the full staged sampler with STAPLE "
                      f"{pct(usd)}: the difference between the first and the last is what DNet adds to its condition.")
+    usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
+    if usd_run and unet_run:
+        steps = {phase: n * usd_run["iterations_per_epoch"] for phase, n in usd_run["epochs"].items()}
+        unet_steps = unet_run["epochs"]["cfenet"] * unet_run["iterations_per_epoch"]
+        lines.append(f"- Same budget, different shares: on the unified set UniSegDiff's CFENet trained "
+                     f"{steps.get('cfenet', 0)} steps and its DNet {steps.get('dnet', 0)}, the plain UNet {unet_steps}. "
+                     "DNet refines a condition that is weaker than the baseline itself, so where its CFENet is behind, "
+                     "UniSegDiff is behind.")
     if payload.get("preset", "cpu") == "cpu":
         compute = (f"Every run here had about {budget:g} minutes of training on two CPU cores, against about 25 hours "
                    "on four RTX 3090s in the paper (Table 7): a few hundred optimiser steps of batch 16 instead of 300 "
@@ -147,19 +154,13 @@ def reading(payload: dict) -> list[str]:
     else:
         compute = (f"Every run here had {payload['epochs'][0]} + {payload['epochs'][1]} epochs instead of the paper's "
                    "100 + 300 (Table 7: about 25 hours on four RTX 3090s).")
-    steps = {m: run_of(runs, "Unified", m) for m in ("UniSegDiffTrainer", "CFENetTrainer")}
-    if all(steps.values()):
-        per = steps["UniSegDiffTrainer"]["iterations_per_epoch"]
-        e, u = steps["UniSegDiffTrainer"]["epochs"], steps["CFENetTrainer"]["epochs"]
-        lines.append(f"- Same budget, different shares: on the unified set UniSegDiff's CFENet trained "
-                     f"{e.get('cfenet', 0) * per} steps and its DNet {e.get('dnet', 0) * per}, the plain UNet "
-                     f"{u.get('cfenet', 0) * per}. DNet refines a condition that is weaker than the baseline itself, "
-                     "so where its CFENet is behind, UniSegDiff is behind.")
     lines += ["", "**Why we are below the paper.** " + compute + " The data here are smaller subsets of the paper's: "
-              + ", ".join(f"{t} {OUR_CASES[t]} images (paper {PAPER_CASES[t]})" for t in PAPER_CASES)
-              + "; the smallest sets (BUSI, COVID slices) leave about 110 and 55 training images per fold. "
-              + ("The figures are one fold, so a difference of a few points between methods is within the "
-                 "fold-to-fold spread the paper reports." if len(payload.get("folds", [0])) == 1 else ""),
+              + ", ".join(f"{t} {cases[t]} images (paper {PAPER_CASES[t]})" for t in PAPER_CASES if t in cases)
+              + "; with 4 folds a fold trains on three quarters of them ("
+              + ", ".join(f"about {round(0.75 * cases[t])} for {t}" for t in PAPER_CASES if t in cases) + "). "
+              + ("The figures are one fold; the paper's standard deviations across folds (Table 3) range from 0.2 "
+                 "to 3.6 points, so differences of that size between methods here may be fold noise."
+                 if len(payload.get("folds", [0])) == 1 else ""),
               "",
               "**What would close it.** The default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
               "all four folds (`usd_train F -d ID` for F in 0..3, then `usd_evaluate --crossval`), and the full "

@@ -127,7 +127,7 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int) -> 
     cfenet, dnet, size = plan_networks(preset, device)
     images = torch.randn(batch, 3, size, size, device=device)
     target = (torch.rand(batch, 1, size, size, device=device) > 0.7).float()
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    amp = RunOptions.default_for(device).autocast(device)  # the trainer's mixed precision
     schedule, policy = DiffusionSchedule(device=device), StagedTimesteps()
     rows = []
     for phase in ("cfenet", "dnet"):

@@ -35,7 +35,8 @@ def test_page_cells_and_reading_come_from_the_runs():
             "Unified/CFENetTrainer": run("Unified", "CFENetTrainer", {0: summary(0.65)}),
             "BUSI/UniSegDiffTrainer": run("BUSI", "UniSegDiffTrainer", {0: summary(0.5)})}
     page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0, 1],
-                   "preset": "cpu", "runs": runs, "paper_table3": PAPER})
+                   "preset": "cpu", "runs": runs, "paper_table3": PAPER,
+                   "cases": {"BreastLesion": 150, "ColonPolyp": 1022}})
     unified_row = next(line for line in page.splitlines() if line.startswith("| UniSegDiff (ours)") and "14.1" in line)
     assert "70.0 ± 14.1 | 60.0 ± 14.1" in unified_row
     assert "| UNet = CFENet alone (ours) | 65.0 ± — |" in page
@@ -43,3 +44,5 @@ def test_page_cells_and_reading_come_from_the_runs():
     assert "BreastLesion alone: UniSegDiff vs UNet not run" in page
     assert "vs the paper's UniSegDiff 50.0 vs 81.9 (-31.9 points)" in page
     assert "fixed budget of about 5 minutes" in page and "AMD EPYC, 2 cores, no GPU" in page
+    assert "BreastLesion 150 images (paper 647), ColonPolyp 1022 images (paper 2248);" in page
+    assert "(about 112 for BreastLesion, about 766 for ColonPolyp)" in page

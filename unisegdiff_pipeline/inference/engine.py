@@ -34,6 +34,10 @@ class FoldModel:
         return sampler.sample(images, generator)
 
 
+# network precision name -> autocast dtype (None: plain float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @dataclass
 class RunOptions:
     """How the networks run: precision (fp32, bf16, fp16 autocast), channels-last memory, torch.compile."""
@@ -49,11 +53,16 @@ class RunOptions:
             return cls("bf16" if torch.cuda.is_bf16_supported() else "fp16", True, False)
         return cls()
 
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """Autocast dtype of the precision (None for fp32)."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r} ({', '.join(PRECISIONS)})")
+        return PRECISIONS[self.precision]
+
     def autocast(self, device: torch.device):
         """Autocast context for the chosen precision (a no-op for fp32)."""
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"unknown precision {self.precision!r} (fp32, bf16, fp16)")
+        dtype = self.dtype
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
     def prepare(self, models: list["FoldModel"], device: torch.device) -> None:
@@ -110,6 +119,11 @@ def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: dict
     with options.autocast(images.device):
         results = [m.sample(images, generator, num_samples) for m in models]
     return fuse(results, inference)
+
+
+def images_per_batch(device: torch.device, inference: dict) -> int:
+    """Images sampled together: one on a CPU (batching does not pay there), the plan's batch_images elsewhere."""
+    return 1 if device.type == "cpu" else int(inference.get("batch_images", 8))
 
 
 def to_original_size(map_hw: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:

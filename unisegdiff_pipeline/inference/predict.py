@@ -17,7 +17,8 @@ from tqdm import tqdm
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.inference.engine import RunOptions, predict_batch, threshold, to_original_size
+from unisegdiff_pipeline.inference.engine import PRECISIONS, RunOptions, images_per_batch, predict_batch, \
+    threshold, to_original_size
 from unisegdiff_pipeline.inference.model_loading import load_models, model_folder
 from unisegdiff_pipeline.jsonio import load_json
 from unisegdiff_pipeline.preprocessing import preprocess_image
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cuda", "cpu", "mps"), default=None)
     p.add_argument("--continue", dest="continue_prediction", action="store_true", help="skip cases already written")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noises (default 0)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default=None,
                    help="network precision (default: bf16 on CUDA with channels-last, fp32 elsewhere)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA: with CUDA graphs)")
     return p
@@ -141,7 +142,7 @@ class Predictor:
         self.inference = self.models[0].inference
         self.out = Path(args.output)
         self.reference = Path(args.reference) if args.reference else None
-        self.batch = 1 if self.device.type == "cpu" else int(self.inference.get("batch_images", 8))
+        self.batch = images_per_batch(self.device, self.inference)
         self.options = RunOptions.default_for(self.device)
         if args.precision:
             self.options.precision = args.precision

@@ -22,7 +22,8 @@ from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
 from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
-from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch, threshold, to_original_size
+from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_per_batch, predict_batch, threshold, \
+    to_original_size
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, load_checkpoint, restore_rng, \
@@ -98,12 +99,12 @@ class UniSegDiffTrainer:
         self.progress = TrainingProgress(output_folder, enabled=is_main())
         self.schedule = DiffusionSchedule.from_plan(cfg["diffusion"], device)
         self.policy = timestep_policy(self.training, cfg["diffusion"]["timesteps"])
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) \
-            if device.type == "cuda" and self.training.get("mixed_precision", True) else None
+        # mixed precision on CUDA (the inference fast path's precision), float32 elsewhere or when the plan says so
+        self.run_options = RunOptions.default_for(device) if self.training.get("mixed_precision", True) else RunOptions()
         self.phase, self.epoch = self.active_phases[0], 0
         self.ema_pseudo_dice, self.best_ema_pseudo_dice = None, -1.0
         self.cfenet = self.dnet = self.ema = self.optimizer = self.lr_scheduler = None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.run_options.precision == "fp16")
 
     # ---------------------------------------------------------------- identity
     @property
@@ -187,7 +188,7 @@ class UniSegDiffTrainer:
 
     # ---------------------------------------------------------------- steps
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+        return self.run_options.autocast(self.device)
 
     def _optimize(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -433,14 +434,13 @@ class UniSegDiffTrainer:
         out_dir.mkdir(exist_ok=True)
         data = PreprocessedCases(self.data_folder, self.val_cases)
         generator = torch.Generator(device=self.device).manual_seed(SEED)
-        per_batch = 1 if self.device.type == "cpu" else int(self.inference.get("batch_images", 8))
-        options = RunOptions.default_for(self.device)
-        options.prepare([model], self.device)
+        per_batch = images_per_batch(self.device, self.inference)
+        self.run_options.prepare([model], self.device)
         bar = tqdm(range(0, len(self.val_cases), per_batch), desc="validation", disable=not is_main(), dynamic_ncols=True)
         for start in bar:
             chunk = self.val_cases[start:start + per_batch]
             images = torch.from_numpy(np.stack([data.images[c] for c in chunk])).to(self.device)
-            pred = predict_batch([model], images, model.inference, generator, options=options)
+            pred = predict_batch([model], images, model.inference, generator, options=self.run_options)
             for i, c in enumerate(chunk):
                 props = data.properties[c]
                 meta = imageio.ImageMeta.from_dict(props["meta"])
