@@ -5,9 +5,12 @@
 The engine computes CFENet and the condition projections once per image, runs the N noises and both trajectories
 as one batch and only the decoder each trajectory uses. The naive sampler is the straightforward loop: for each
 noise and trajectory, at every step, CFENet, the condition projections and both decoders again, one noise at a time.
-Both start from the same noises, so their masks must agree (checked). Prints a table and writes
-benchmarks/results/inference_engine_<device>.json: seconds per image, the ratio, multiply-accumulates per image
-(torch.utils.flop_counter) and the time that count implies on a GPU at 790 TFLOP/s (H200 bf16 dense peak).
+Both start from the same noises, so their masks must agree (checked). The naive loop runs in float32; the engine
+runs in float32 (the algorithmic gain alone) and at the device's default precision (`RunOptions.default_for`: bf16
+autocast on CUDA and on CPUs with native bf16), which is what usd_predict and validation use. Prints a table and
+writes benchmarks/results/inference_engine_<device>.json: seconds per image, the ratios, the share of pixels where
+each engine's masks agree with the naive loop's, multiply-accumulates per image (torch.utils.flop_counter) and the
+time that count implies on a GPU at 790 TFLOP/s (H200 bf16 dense peak).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from common import save_results, table  # noqa: E402
 from planning.planner import PRESETS  # noqa: E402
 from unisegdiff_pipeline.diffusion.sampler import StagedSampler  # noqa: E402
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0  # noqa: E402
+from unisegdiff_pipeline.inference.engine import RunOptions  # noqa: E402
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet  # noqa: E402
 from unisegdiff_pipeline.staple import staple  # noqa: E402
 
@@ -75,10 +79,12 @@ def naive_sample(schedule: DiffusionSchedule, cfenet, dnet, image: torch.Tensor,
     return torch.cat(ordered, 1)
 
 
-def engine_sample(sampler: StagedSampler, image: torch.Tensor, noises: torch.Tensor):
+def engine_sample(sampler: StagedSampler, image: torch.Tensor, noises: torch.Tensor,
+                  options: RunOptions = RunOptions()):
     sampler._noise = lambda images, generator: noises  # same noises as the naive loop
-    result = sampler.sample(image)
-    fused = staple(result.masks)
+    with options.autocast(image.device):
+        result = sampler.sample(image)
+    fused = staple(result.masks)  # float32, as in predict_batch
     return result.masks, fused
 
 
@@ -106,9 +112,11 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--samples", type=int, default=10, help="N noises per image")
     p.add_argument("--size", type=int, default=None, help="override the plans' image size (smoke tests)")
+    p.add_argument("--out-dir", default=None, help="folder of the JSON (default benchmarks/results)")
     args = p.parse_args()
     device = torch.device(args.device)
     schedule = DiffusionSchedule(device=device)
+    precisions = list(dict.fromkeys(["fp32", RunOptions.default_for(device).precision]))
     rows = []
     for preset in args.presets:
         cfenet, dnet, size = plan_networks(preset, device)
@@ -116,18 +124,23 @@ def main() -> None:
         image = torch.randn(1, 3, size, size, device=device)
         noises = torch.randn(args.samples, 1, size, size, generator=torch.Generator().manual_seed(1)).to(device)
         sampler = StagedSampler(schedule, cfenet, dnet, num_samples=args.samples)
-        t_engine, (engine_masks, _) = timed(lambda: engine_sample(sampler, image, noises), args.images)
         t_naive, naive_masks = timed(lambda: naive_sample(schedule, cfenet, dnet, image, noises), args.images)
-        agree = (engine_masks[0].cpu() == naive_masks[0].cpu()).float().mean().item()
+        row = {"plan": preset, "size": size, "masks": 2 * args.samples, "naive_fp32_s_per_image": round(t_naive, 3)}
+        for precision in precisions:
+            options = RunOptions(precision)
+            t_engine, (engine_masks, _) = timed(lambda: engine_sample(sampler, image, noises, options), args.images)
+            agree = (engine_masks[0].cpu() == naive_masks[0].cpu()).float().mean().item()
+            row.update({f"engine_{precision}_s_per_image": round(t_engine, 3),
+                        f"speedup_{precision}": round(t_naive / t_engine, 2), f"masks_agree_{precision}": round(agree, 6)})
+            print(f"{preset}: naive fp32 {t_naive:.2f} s, engine {precision} {t_engine:.2f} s", flush=True)
         macs = macs_per_image(sampler, image, noises)
-        rows.append({"plan": preset, "size": size, "masks": 2 * args.samples, "engine_s_per_image": round(t_engine, 3),
-                     "naive_s_per_image": round(t_naive, 3), "speedup": round(t_naive / t_engine, 2),
-                     "masks_agree": round(agree, 6), "gmacs_per_image": round(macs / 1e9, 2),
+        rows.append({**row, "gmacs_per_image": round(macs / 1e9, 2),
                      "gpu_floor_ms_at_790_tflops": round(2 * macs / GPU_PEAK_FLOPS * 1e3, 3)})
-        print(f"{preset}: engine {t_engine:.2f} s, naive {t_naive:.2f} s", flush=True)
     print(table(rows, list(rows[0])))
-    print(save_results(f"inference_engine_{device.type}", {"device": str(device), "rows": rows,
-                                                           "note": "absolute seconds on this device; compare ratios"}))
+    print(save_results(f"inference_engine_{device.type}", {
+        "device": str(device), "samples": args.samples, "default_precision": precisions[-1], "rows": rows,
+        "note": "absolute seconds on this device; compare ratios. speedup_P = naive float32 loop / engine at P"},
+        args.out_dir))
 
 
 if __name__ == "__main__":

@@ -7,10 +7,18 @@ and the unified dataset with UniSegDiffTrainer and CFENetTrainer (the plain UNet
 UniformMaskTrainer and OneStepTrainer, and nnU-Net v2 (2d) as the peer on the same cases and folds. Writes
 benchmarks/results/real_data.json and documentation/results.md. Finished runs are skipped when run again.
 
-Without a GPU: the cpu preset, fold 0, and a fixed budget (--budget-minutes, default 12: calibrated step counts,
-scaled). With one (or --device cuda): the default plan (256x256, paper settings), all 4 folds, and the epochs of
---epochs CFENET DNET (the paper's 100 and 300 cut to fit the time there is; the UNet baseline gets CFENET + DNET
-epochs); nnU-Net gets --budget-minutes per fold either way. The table states the hardware, plan, epochs and times.
+Protocol (the paper's): each task's plain UNet (CFENetTrainer) is trained first; UniSegDiffTrainer and the two
+ablations take that network as their pretrained CFENet (`usd_train --pretrained-cfenet`: stage 1 of the method is
+exactly this training) and train DNet on top. So "UniSegDiff vs UNet" measures what the diffusion stage adds to the
+network it is built on.
+
+Without a GPU: the cpu preset, fold 0, and a fixed budget (--budget-minutes, default 5) for the CFENet training, for
+each DNet training and for each nnU-Net run; step counts come from step rates calibrated on two CPU cores. nnU-Net is
+planned there at the cpu preset's resolution (target spacing so that the median image's long side is 128 px; its
+own planner picks patch, network and batch). With a GPU (or --device cuda): the default plan (256x256, paper
+settings), all 4 folds, and the epochs of --epochs CFENET DNET (the paper's 100 and 300 cut to fit the time there
+is); nnU-Net keeps its default plan and gets --budget-minutes per fold. The table states the hardware, plan, epochs
+and times of every run.
 
 nnU-Net is a benchmark-only peer: `pip install -c constraints.txt nnunetv2` with `torch==2.13.0` in constraints.txt
 (its timm/torchvision dependency would otherwise replace torch).
@@ -46,12 +54,12 @@ DATASETS = {
 }
 TRAINED = ["BUSI", "Polyp", "COVID", "Unified"]  # EBHI is converted for the unified set only
 BATCH = 16
-# iteration budgets calibrated to ~12 minutes of training on two CPU cores (cpu preset, 128 px, batch 16):
-# CFENet ~0.55 s/step, DNet ~0.75 s/step. UniSegDiff's DNet gets the longer share: its eps decoder, which takes the
-# last sampling step, needs far more steps than the x0 decoder to become accurate.
-BUDGET_MINUTES = 12
-UNET_STEPS = 1200
-USD_STEPS = {"cfenet": 350, "dnet": 650}
+# training steps per minute on two CPU cores (cpu preset, 128 px, batch 16, bf16 autocast), data loading and the
+# per-epoch pseudo-Dice included: CFENet ~0.48 s/step, DNet with its frozen CFENet ~0.6 s/step
+STEPS_PER_MINUTE = {"cfenet": 125, "dnet": 100}
+BUDGET_MINUTES = 5
+NNUNET_CPU_LONG_SIDE = 128  # px: the cpu preset's resolution
+PRETRAINED_FROM = "CFENetTrainer"  # whose network UniSegDiff and the ablations start from
 # cpu preset only: 100 DDIM steps x 10 noises would take ~1 h of validation on two CPU cores, so one noise there
 CPU_ABLATION_INFERENCE = {"UniformMaskTrainer": {"num_samples": 1}}
 PAPER = {  # Table 3, mDice / mIoU (%), 4-fold mean at 256 px
@@ -92,13 +100,12 @@ class Benchmark:
         self.folds = args.folds if args.folds is not None else ([0, 1, 2, 3] if self.device == "cuda" else [0])
         self.epochs = args.epochs
         self.base_plans = default_plans_name(self.preset)
-        if self.preset == "cpu":
-            # the calibrated step counts scaled to the budget; plan copies are named after it (usd_plans_cpu12m, ...)
-            self.scale = self.budget_minutes / BUDGET_MINUTES
+        if self.preset == "cpu":  # plan copies and the state file are named after the budget (usd_plans_cpu5m, ...)
             self.tag = f"cpu{self.budget_minutes:g}m"
         else:
             self.tag = f"{self.preset}_{self.epochs[0]}x{self.epochs[1]}ep"
-        self.state_path = self.work / "runs.json"
+        self.nnunet_plans = f"nnUNetPlans_{NNUNET_CPU_LONG_SIDE}px" if self.device == "cpu" else "nnUNetPlans"
+        self.state_path = self.work / f"runs_{self.tag}.json"
         self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
 
     def save_state(self) -> None:
@@ -123,30 +130,29 @@ class Benchmark:
             self.write_budget_plans(key)
 
     def write_budget_plans(self, key: str) -> None:
-        """The budget as epochs in two plan copies: usd_plans_TAG (UniSegDiff and ablations) and ..._unet."""
+        """The budget as epochs per phase in a plan copy, usd_plans_TAG (the CFENet phase serves the UNet run)."""
         pre = self.work / "pre" / self.name(key)
-        base = json.loads((pre / f"{self.base_plans}.json").read_text())
+        plans = json.loads((pre / f"{self.base_plans}.json").read_text())
         if self.preset == "cpu":
             n_train = len(json.loads((pre / "splits_final.json").read_text())[0]["train"])
             per_epoch = math.ceil(n_train / BATCH)
-            epochs = {k: max(1, round(v * self.scale / per_epoch)) for k, v in USD_STEPS.items()}
-            unet_epochs = max(1, round(UNET_STEPS * self.scale / per_epoch))
+            epochs = {k: max(1, round(v * self.budget_minutes / per_epoch)) for k, v in STEPS_PER_MINUTE.items()}
         else:
-            epochs, unet_epochs = {"cfenet": self.epochs[0], "dnet": self.epochs[1]}, sum(self.epochs)
-        for plans_name, phase_epochs in ((f"usd_plans_{self.tag}", epochs),
-                                         (f"usd_plans_{self.tag}_unet", {"cfenet": unet_epochs, "dnet": 1})):
-            plans = json.loads(json.dumps(base))
-            plans["plans_name"] = plans_name
-            tr = plans["configurations"]["2d"]["training"]
-            for phase, n in phase_epochs.items():
-                tr[phase]["epochs"] = n
-            if self.preset == "cpu":
-                tr["validation_batches_per_epoch"] = 1
-            (pre / f"{plans_name}.json").write_text(json.dumps(plans, indent=2))
+            epochs = {"cfenet": self.epochs[0], "dnet": self.epochs[1]}
+        plans["plans_name"] = f"usd_plans_{self.tag}"
+        tr = plans["configurations"]["2d"]["training"]
+        for phase, n in epochs.items():
+            tr[phase]["epochs"] = n
+        if self.preset == "cpu":
+            tr["validation_batches_per_epoch"] = 1
+        (pre / f"usd_plans_{self.tag}.json").write_text(json.dumps(plans, indent=2))
+
+    def fold_dir(self, key: str, trainer: str, plans: str, fold: int) -> Path:
+        return self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{fold}"
 
     # ------------------------------------------------------------------ our trainers
     def run_ours(self, key: str, trainer: str) -> dict:
-        plans = f"usd_plans_{self.tag}_unet" if trainer == "CFENetTrainer" else f"usd_plans_{self.tag}"
+        plans = base_plans = f"usd_plans_{self.tag}"
         run_id = f"{key}/{trainer}"
         if run_id in self.runs:
             return self.runs[run_id]
@@ -157,14 +163,19 @@ class Benchmark:
             plans = f"{plans}_{trainer}"
             p["plans_name"] = plans
             path.with_name(f"{plans}.json").write_text(json.dumps(p, indent=2))
-        pre, raw = self.work / "pre" / self.name(key), self.work / "raw" / self.name(key)
+        pre = self.work / "pre" / self.name(key)
         plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
         splits = json.loads((pre / "splits_final.json").read_text())
         per_fold, walls, phase_time, epochs = {}, [], {}, {}
         for f in self.folds:
-            fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{f}"
+            fold = self.fold_dir(key, trainer, plans, f)
             cmd = [bin_path("usd_train"), str(f), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
                    "--device", self.device]
+            if trainer != PRETRAINED_FROM:
+                pretrained = self.fold_dir(key, PRETRAINED_FROM, base_plans, f) / "cfenet_final.pth"
+                if not pretrained.is_file():
+                    raise RuntimeError(f"{pretrained} is missing: run {key}/{PRETRAINED_FROM} first")
+                cmd += ["--pretrained-cfenet", str(pretrained)]
             if (fold / "checkpoint_latest.pth").is_file():
                 cmd.append("--c")
             walls.append(log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{f}.log", {}))
@@ -181,12 +192,22 @@ class Benchmark:
                   "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
                   "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
                   **_fold_statistics(per_fold)}
-        if trainer == "UniSegDiffTrainer":
-            fold = self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{self.folds[0]}"
-            result["diagnostics"] = diagnose(fold, pre, raw, plan["data_identifier"], self.folds[0])
+        if trainer != PRETRAINED_FROM:
+            result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
         self.runs[run_id] = result
+        if trainer == "UniSegDiffTrainer":
+            self.diagnose(key)
         self.save_state()
         return result
+
+    def diagnose(self, key: str) -> None:
+        """(Re)compute the diagnostics of a finished UniSegDiff run."""
+        run = self.runs[f"{key}/UniSegDiffTrainer"]
+        pre, raw = self.work / "pre" / self.name(key), self.work / "raw" / self.name(key)
+        identifier = json.loads((pre / f"{run['plan']}.json").read_text())["configurations"]["2d"]["data_identifier"]
+        fold = self.fold_dir(key, "UniSegDiffTrainer", run["plan"], self.folds[0])
+        run["diagnostics"] = diagnose(fold, pre, raw, identifier, self.folds[0])
+        self.save_state()
 
     # ------------------------------------------------------------------ nnU-Net
     def run_nnunet(self, key: str) -> dict | None:
@@ -206,16 +227,15 @@ class Benchmark:
         name = f"Dataset{did:03d}_{key}"
         self.export_nnunet(key, name)
         bindir = Path(sys.executable).parent
-        if not (self.work / "nnunet_pre" / name / "nnUNetPlans.json").is_file():
-            log_run([str(bindir / "nnUNetv2_plan_and_preprocess"), "-d", str(did), "-c", "2d", "-np", "2",
-                     "--verify_dataset_integrity"], self.work / "logs" / f"nnunet_plan_{key}.log", {})
+        self.plan_nnunet(key, did, name, bindir)
         shutil.copyfile(self.work / "pre" / self.name(key) / "splits_final.json",
                         self.work / "nnunet_pre" / name / "splits_final.json")
         per_fold, walls, epochs = {}, [], []
         for f in self.folds:
             walls.append(log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", str(f), "-tr", "nnUNetTrainer_CPUBudget",
-                                  "-device", self.device], self.work / "logs" / f"nnunet_train_{key}_fold{f}.log", {}))
-            fold = self.work / "nnunet_res" / name / "nnUNetTrainer_CPUBudget__nnUNetPlans__2d" / f"fold_{f}"
+                                  "-p", self.nnunet_plans, "-device", self.device],
+                                 self.work / "logs" / f"nnunet_train_{key}_{self.nnunet_plans}_fold{f}.log", {}))
+            fold = self.work / "nnunet_res" / name / f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}__2d" / f"fold_{f}"
             out = fold / "usd_summary.json"
             log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
                      str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
@@ -225,9 +245,11 @@ class Benchmark:
                 for line in lf.read_text().splitlines():
                     if "epochs" in line and "budget" in line:
                         epochs.append(int(line.split("->")[1].split()[0]))
-        plans = json.loads((self.work / "nnunet_pre" / name / "nnUNetPlans.json").read_text())["configurations"]["2d"]
-        result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"nnUNetPlans 2d, patch {plans['patch_size']}, batch "
-                  f"{plans['batch_size']}", "image_size": plans["patch_size"],
+        plans = json.loads((self.work / "nnunet_pre" / name / f"{self.nnunet_plans}.json").read_text())
+        plans = plans["configurations"]["2d"]
+        result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"{self.nnunet_plans} 2d, spacing "
+                  f"{[round(v, 2) for v in plans['spacing']]}, patch {plans['patch_size']}, batch {plans['batch_size']}, "
+                  f"widths {plans['architecture']['arch_kwargs']['features_per_stage']}", "image_size": plans["patch_size"],
                   "epochs": {"nnunet": epochs[0] if len(set(epochs)) == 1 else epochs},
                   "iterations_per_epoch": int(os.environ.get("USD_NNUNET_ITERATIONS", 10)),
                   "folds": list(self.folds), "device": self.device, "budget_minutes_per_fold": self.budget_minutes,
@@ -236,6 +258,28 @@ class Benchmark:
         self.runs[run_id] = result
         self.save_state()
         return result
+
+    def plan_nnunet(self, key: str, did: int, name: str, bindir: Path) -> None:
+        """nnU-Net's fingerprint, plan and preprocessing; on a CPU planned at the cpu preset's resolution."""
+        pre = self.work / "nnunet_pre" / name
+        if (pre / f"{self.nnunet_plans}.json").is_file():
+            return
+        log = self.work / "logs" / f"nnunet_plan_{key}_{self.nnunet_plans}.log"
+        if not (pre / "dataset_fingerprint.json").is_file():
+            log_run([str(bindir / "nnUNetv2_extract_fingerprint"), "-d", str(did), "-np", "2",
+                     "--verify_dataset_integrity"], log.with_suffix(".fingerprint.log"), {})
+        cmd = [str(bindir / "nnUNetv2_plan_experiment"), "-d", str(did)]
+        if self.nnunet_plans != "nnUNetPlans":
+            fingerprint = json.loads((pre / "dataset_fingerprint.json").read_text())
+            median = np.median(np.array(fingerprint["shapes_after_crop"], dtype=float), 0)
+            spacing = np.median(np.array(fingerprint["spacings"], dtype=float), 0)
+            # in-plane spacing that brings the median image's long side to the cpu preset's resolution
+            target = float(np.max(median[1:] * spacing[1:]) / NNUNET_CPU_LONG_SIDE)
+            cmd += ["-overwrite_target_spacing", str(float(spacing[0])), f"{target:.4f}", f"{target:.4f}",
+                    "-overwrite_plans_name", self.nnunet_plans]
+        log_run(cmd, log, {})
+        log_run([str(bindir / "nnUNetv2_preprocess"), "-d", str(did), "-plans_name", self.nnunet_plans, "-c", "2d",
+                 "-np", "2"], log.with_suffix(".preprocess.log"), {})
 
     def export_nnunet(self, key: str, name: str) -> None:
         """Our raw dataset in nnU-Net's format: same case names; grey images made RGB when the dataset is colour."""
@@ -266,7 +310,7 @@ class Benchmark:
     # ------------------------------------------------------------------ all
     def run(self, only: list[str] | None) -> None:
         self.prepare()
-        plan = [(k, t) for k in TRAINED for t in ("UniSegDiffTrainer", "CFENetTrainer")]
+        plan = [(k, t) for k in TRAINED for t in (PRETRAINED_FROM, "UniSegDiffTrainer")]
         plan += [("Unified", "UniformMaskTrainer"), ("Unified", "OneStepTrainer")]
         plan += [(k, "nnU-Net") for k in TRAINED]
         for key, trainer in plan:
@@ -328,34 +372,71 @@ def _compact(summary: dict) -> dict:
                       for t, v in summary["tasks"].items()}, "unified": {k: summary["unified"][k] for k in ("mDice", "mIoU")}}
 
 
+DIAGNOSTIC_SAMPLES = 2  # noises of the staged sampler in the diagnostics (validation uses the plan's N)
+DIAGNOSTIC_CASES = 96  # at most this many validation cases (a fixed random subset) keep the diagnostics short
+DECODER_TIMESTEPS = (299, 449, 599)  # where the sampler uses the eps decoder (the noise trajectory, the last step)
+
+
 def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index: int) -> dict:
-    """Where UniSegDiff's accuracy comes from: Dice at original size of its own CFENet alone, of the x0 decoder's
-    single step from pure noise (t = 999), and of the full staged sampler (the validation summary)."""
+    """Where UniSegDiff's accuracy comes from, on the fold's validation cases (Dice at original size): its CFENet
+    alone, the x0 decoder's single step from pure noise (t = 999), and the masks of the staged sampler's two
+    trajectories separately (DIAGNOSTIC_SAMPLES noises). Then each decoder alone at the timesteps where the sampler
+    uses the eps decoder: the mask implied by its output for the true mask noised to t (model resolution, pixels
+    pooled). At most DIAGNOSTIC_CASES validation cases."""
     import torch
 
     from unisegdiff_pipeline import imageio
-    from unisegdiff_pipeline.diffusion.sampler import OneStepSampler
-    from unisegdiff_pipeline.evaluation.metrics import case_metrics, summarize
-    from unisegdiff_pipeline.inference.engine import threshold, to_original_size
+    from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler
+    from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
+    from unisegdiff_pipeline.evaluation.metrics import case_metrics, confusion, dice_iou, summarize
+    from unisegdiff_pipeline.inference.engine import RunOptions, threshold, to_original_size
     from unisegdiff_pipeline.inference.model_loading import load_fold_model
     from unisegdiff_pipeline.preprocessed import load_case
 
-    model, _ = load_fold_model(fold / "checkpoint_final.pth", torch.device("cpu"))
+    device = torch.device("cpu")
+    model, _ = load_fold_model(fold / "checkpoint_final.pth", device)
+    options = RunOptions.default_for(device)  # validation's precision
     val = json.loads((pre / "splits_final.json").read_text())[fold_index]["val"]
+    val = sorted(np.random.default_rng(0).permutation(val)[:DIAGNOSTIC_CASES].tolist())
     data_dir = pre / data_identifier
     tasks = json.loads((pre / "dataset.json").read_text())["tasks"]
-    per = {"cfenet_alone": {}, "x0_one_step": {}}
+    n = DIAGNOSTIC_SAMPLES
+    per = {name: {} for name in ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")}
+    decoder_counts = {(d, t): np.zeros(3) for d in ("eps", "x0") for t in DECODER_TIMESTEPS}
     g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
+    staged = StagedSampler(model.schedule, model.cfenet, model.dnet, num_samples=n)
+    with torch.no_grad(), options.autocast(device):
         for case in val:
-            image, _, props = load_case(data_dir, case)
+            image, mask, props = load_case(data_dir, case)
             x = torch.from_numpy(image)[None]
             ref = imageio.read_mask(next((raw / "labelsTr").glob(f"{case}.*")))[0]
-            cfe = torch.sigmoid(model.cfenet(x))[0, 0]
-            one = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1).sample(x, g).probabilities[0, 0]
-            for name, prob in (("cfenet_alone", cfe), ("x0_one_step", one)):
-                per[name][case] = case_metrics(threshold(to_original_size(prob, props["original_shape"])), ref)
-    return {name: _compact(summarize(m, tasks)) for name, m in per.items()}
+            shape = props["original_shape"]
+
+            def at_original(prob: torch.Tensor) -> np.ndarray:
+                return threshold(to_original_size(prob, shape))
+
+            per["cfenet_alone"][case] = case_metrics(at_original(torch.sigmoid(model.cfenet(x).float())[0, 0]), ref)
+            one = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1).sample(x, g)
+            per["x0_one_step"][case] = case_metrics(at_original(one.probabilities[0, 0]), ref)
+            probs = staged.sample(x, g).probabilities[0]  # n mask-trajectory samples, then n noise-trajectory ones
+            for name, rows in (("mask_trajectory", range(n)), ("noise_trajectory", range(n, 2 * n))):
+                metrics = [case_metrics(at_original(probs[i]), ref) for i in rows]
+                per[name][case] = {k: float(np.mean([m[k] for m in metrics])) if isinstance(metrics[0][k], float)
+                                   else metrics[0][k] for k in metrics[0]}
+            cond = model.dnet.prepare_condition(model.cfenet.forward_features(x)[1])
+            target = torch.from_numpy(mask[None].astype(np.float32))
+            for t in DECODER_TIMESTEPS:
+                tt = torch.full((1,), t)
+                x_t = model.schedule.q_sample(mask_to_x0(target), tt, torch.randn(target.shape, generator=g))
+                out = model.dnet(x_t, tt, cond)
+                implied = {"eps": model.schedule.x0_from_eps(x_t, t, out["eps"].float()) > 0, "x0": out["x0"] > 0}
+                for d, pred in implied.items():
+                    decoder_counts[(d, t)] += np.array(confusion(pred[0, 0].numpy(), mask[0] > 0))
+    out = {name: _compact(summarize(m, tasks)) for name, m in per.items()}
+    out["samples"], out["cases"] = n, len(val)
+    out["decoders_given_true_mask"] = {f"{d}_t{t}": round(float(dice_iou(*c)[0]), 4)
+                                       for (d, t), c in decoder_counts.items()}
+    return out
 
 
 def render_markdown(payload: dict) -> str:
@@ -379,9 +460,17 @@ def main() -> None:
     p.add_argument("--epochs", nargs=2, type=int, metavar=("CFENET", "DNET"), default=[20, 60],
                    help="epochs per phase for the default preset (default 20 60)")
     p.add_argument("--render-only", action="store_true", help="rewrite the outputs from finished runs")
+    p.add_argument("--diagnose-only", action="store_true", help="recompute the diagnostics of finished UniSegDiff runs "
+                                                                 "(after changing them), then rewrite the outputs")
     args = p.parse_args()
     bench = Benchmark(args)
-    if args.render_only:
+    if args.diagnose_only:
+        for key in TRAINED:
+            if f"{key}/UniSegDiffTrainer" in bench.runs:
+                print(f"[{time.strftime('%H:%M:%S')}] diagnostics of {key}", flush=True)
+                bench.diagnose(key)
+        bench.write_outputs()
+    elif args.render_only:
         bench.write_outputs()
     else:
         bench.run(args.only)

@@ -23,6 +23,12 @@ def cell(run: dict | None, task: str) -> str:
     return f"{pct(t['mDice'])} ± {spread['mDice']} | {pct(t['mIoU'])} ± {spread['mIoU']}"
 
 
+def run_note(run: dict) -> str:
+    """The run's note, with where its CFENet came from."""
+    notes = [f"CFENet: the {run['pretrained_cfenet_from']} run's network"] if run.get("pretrained_cfenet_from") else []
+    return "; ".join(notes + ([run["note"]] if run.get("note") else []))
+
+
 def run_of(runs: dict, dataset: str, method: str) -> dict | None:
     return runs.get(f"{dataset}/{method}")
 
@@ -39,17 +45,21 @@ def render(payload: dict) -> str:
     if payload.get("preset", "cpu") == "cpu":
         setting = (f"No GPU was available, so every run uses the **cpu preset** (128 px, narrow widths), "
                    f"**fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}** of our 4-fold splits and a "
-                   f"**fixed budget of about {payload['budget_minutes']:g} minutes of training** per run on {hw}")
+                   f"**fixed budget of about {payload['budget_minutes']:g} minutes of training** per network on {hw}: "
+                   "the UNet (CFENet) run, each DNet training on top of it, and each nnU-Net run (planned at the same "
+                   "128 px resolution)")
     else:
         c, d = payload["epochs"]
         setting = (f"Every run uses the **default plan** (256x256, the paper's settings) on {hw}, folds "
                    f"{', '.join(map(str, folds))}, with the epochs cut to fit the time there was: **{c} CFENet and {d} "
-                   f"DNet epochs** (UNet baseline: {c + d} epochs; nnU-Net: {payload['budget_minutes']:g} minutes per "
-                   "fold)")
+                   f"DNet epochs** (nnU-Net: {payload['budget_minutes']:g} minutes per fold)")
     out = ["# Results on real data",
            "",
            "Written by `python benchmarks/real_data.py --data ../shared/data` (numbers in "
-           f"`benchmarks/results/real_data.json`). {setting}. The paper's figures are 4-fold means at 256x256 after "
+           f"`benchmarks/results/real_data.json`). {setting}. As in the paper, UniSegDiff's CFENet is the UNet "
+           "baseline's network (stage 1 of the method is exactly that training): UniSegDiff and the ablations start "
+           "from it (`usd_train --pretrained-cfenet`) and train DNet on top, so UniSegDiff vs UNet measures what the "
+           "diffusion stage adds. The paper's figures are 4-fold means at 256x256 after "
            "300 epochs on 4 RTX 3090s. Ours are mean ± standard deviation across the folds run; with one fold there "
            "is no standard deviation (`± —`).",
            "",
@@ -85,7 +95,7 @@ def render(payload: dict) -> str:
         size = "x".join(str(v) for v in r["image_size"])
         out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {hw} | {r['plan']} | {size} | {epochs} "
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
-                   f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {r.get('note', '')} |")
+                   f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {run_note(r)} |")
     out += ["", f"## Where UniSegDiff's accuracy comes from (validation Dice at original size, fold {folds[0]})", "",
             "| dataset | its CFENet alone | x0 decoder, one step from noise (t=999) | full staged sampler + STAPLE |",
             "|---|---|---|---|"]
@@ -140,12 +150,11 @@ def reading(payload: dict) -> list[str]:
                      f"{pct(usd)}: the difference between the first and the last is what DNet adds to its condition.")
     usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
     if usd_run and unet_run:
-        steps = {phase: n * usd_run["iterations_per_epoch"] for phase, n in usd_run["epochs"].items()}
         unet_steps = unet_run["epochs"]["cfenet"] * unet_run["iterations_per_epoch"]
-        lines.append(f"- Same budget, different shares: on the unified set UniSegDiff's CFENet trained "
-                     f"{steps.get('cfenet', 0)} steps and its DNet {steps.get('dnet', 0)}, the plain UNet {unet_steps}. "
-                     "DNet refines a condition that is weaker than the baseline itself, so where its CFENet is behind, "
-                     "UniSegDiff is behind.")
+        dnet_steps = usd_run["epochs"].get("dnet", 0) * usd_run["iterations_per_epoch"]
+        lines.append(f"- Compute: on the unified set the UNet trained {unet_steps} steps "
+                     f"({unet_run['train_seconds']:g} s); UniSegDiff reuses that network and adds {dnet_steps} DNet steps "
+                     f"({usd_run['train_seconds']:g} s), so it had about twice the UNet's training compute.")
     if payload.get("preset", "cpu") == "cpu":
         compute = (f"Every run here had about {budget:g} minutes of training on two CPU cores, against about 25 hours "
                    "on four RTX 3090s in the paper (Table 7): a few hundred optimiser steps of batch 16 instead of 300 "

@@ -118,7 +118,9 @@ def inference_rows(preset: str, device: torch.device, batches: list[int], option
     return rows
 
 
-def training_rows(preset: str, device: torch.device, batch: int, steps: int) -> list[dict]:
+def training_rows(preset: str, device: torch.device, batch: int, steps: int,
+                  options: RunOptions | None = None) -> list[dict]:
+    """Optimizer steps per second of each phase at the trainer's precision (or `options`)."""
     from unisegdiff_pipeline.diffusion.losses import segmentation_loss, staged_loss
     from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
     from unisegdiff_pipeline.diffusion.timesteps import StagedTimesteps
@@ -127,7 +129,8 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int) -> 
     cfenet, dnet, size = plan_networks(preset, device)
     images = torch.randn(batch, 3, size, size, device=device)
     target = (torch.rand(batch, 1, size, size, device=device) > 0.7).float()
-    amp = RunOptions.default_for(device).autocast(device)  # the trainer's mixed precision
+    options = options or RunOptions.default_for(device)  # the trainer's mixed precision
+    amp = options.autocast(device)
     schedule, policy = DiffusionSchedule(device=device), StagedTimesteps()
     rows = []
     for phase in ("cfenet", "dnet"):
@@ -157,8 +160,8 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int) -> 
             step()
         sync(device)
         its = steps / (time.perf_counter() - start)
-        rows.append({"part": f"training {phase}", "plan": preset, "batch": batch, "iterations_per_s": round(its, 3),
-                     "images_per_s": round(its * batch, 2)})
+        rows.append({"part": f"training {phase}", "plan": preset, "batch": batch, "precision": options.precision,
+                     "iterations_per_s": round(its, 3), "images_per_s": round(its * batch, 2)})
         print(rows[-1], flush=True)
     return rows
 
@@ -267,6 +270,8 @@ def main() -> None:
         train = training_rows("default", device, PRESETS["default"]["max_batch_size"] if cuda else 2, 10 if cuda else 2)
         if not cuda:
             train += training_rows("cpu", device, 16, 4)
+            if options.precision != "fp32":  # side by side: what the CPU's native bf16 gains in training
+                train += training_rows("cpu", device, 16, 4, RunOptions())
         rows += train
         dnet_rate = train[1]["iterations_per_s"]
         rows += loader_rows(256, PRESETS["default"]["max_batch_size"] if cuda else 16, dnet_rate, cpu_workers, 10)

@@ -38,6 +38,13 @@ class FoldModel:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX-512 BF16 or AMX); emulated bf16 would be slower than fp32."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
 @dataclass
 class RunOptions:
     """How the networks run: precision (fp32, bf16, fp16 autocast), channels-last memory, torch.compile."""
@@ -48,9 +55,12 @@ class RunOptions:
 
     @classmethod
     def default_for(cls, device: torch.device) -> "RunOptions":
-        """The fast path on CUDA (bf16 where supported, else fp16; channels-last); plain float32 elsewhere."""
+        """The fast path: on CUDA bf16 where supported (else fp16) with channels-last; on a CPU with native bf16
+        (AVX-512 BF16 or AMX) bf16 autocast (benchmarks/speed.py measures the gain); float32 elsewhere."""
         if device.type == "cuda":
             return cls("bf16" if torch.cuda.is_bf16_supported() else "fp16", True, False)
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return cls("bf16")  # channels-last measured slower with bf16 on CPU
         return cls()
 
     @property

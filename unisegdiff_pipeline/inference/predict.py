@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--continue", dest="continue_prediction", action="store_true", help="skip cases already written")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial noises (default 0)")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default=None,
-                   help="network precision (default: bf16 on CUDA with channels-last, fp32 elsewhere)")
+                   help="network precision (default: bf16 on CUDA with channels-last and on CPUs with native bf16, fp32 elsewhere)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA: with CUDA graphs)")
     return p
 
