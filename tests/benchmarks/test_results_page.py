@@ -46,3 +46,20 @@ def test_page_cells_and_reading_come_from_the_runs():
     assert "fixed budget of about 5 minutes" in page and "AMD EPYC, 2 cores, no GPU" in page
     assert "BreastLesion 150 images (paper 647), ColonPolyp 1022 images (paper 2248);" in page
     assert "(about 112 for BreastLesion, about 766 for ColonPolyp)" in page
+
+
+def test_diagnostics_tables_and_why_below():
+    usd = run("BUSI", "UniSegDiffTrainer", {0: summary(0.5)})
+    usd["epochs"] = {"dnet": 10}
+    usd["diagnostics"] = {"cfenet_alone": summary(0.62), "x0_one_step": summary(0.66), "mask_trajectory": summary(0.58),
+                          "noise_trajectory": summary(0.31), "samples": 2, "cases": 38,
+                          "decoders_given_true_mask": {"eps_t299": 0.9, "x0_t299": 0.95, "eps_t599": 0.3,
+                                                       "x0_t599": 0.85}}
+    runs = {"BUSI/UniSegDiffTrainer": usd, "BUSI/CFENetTrainer": run("BUSI", "CFENetTrainer", {0: summary(0.62)})}
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+                   "preset": "cpu", "runs": runs, "paper_table3": PAPER, "cases": {}})
+    assert "| BUSI | 62.0 | 66.0 | 58.0 | 31.0 | 50.0 |" in page
+    assert "| BUSI | 90.0 | 95.0 | 30.0 | 85.0 |" in page
+    why = next(line for line in page.splitlines() if line.startswith("- **BUSI: UniSegDiff 50.0 below its UNet 62.0"))
+    assert "improves on its condition (66.0" in why and "score 58.0" in why and "t = 599, 31.0" in why
+    assert "After 70 DNet steps" in why
