@@ -221,7 +221,9 @@ def reading(payload: dict) -> list[str]:
                  "to 3.6 points, so differences of that size between methods here may be fold noise."
                  if len(payload.get("folds", [0])) == 1 else ""),
               "",
-              "**What would close it.** The default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
+              "**What would close it.** For UniSegDiff above all, DNet trained long enough for its eps decoder to be "
+              "accurate at high t (the per-timestep table above), since every mask's last step and the whole noise "
+              "trajectory depend on it; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
               "all four folds (`usd_train F -d ID` for F in 0..3, then `usd_evaluate --crossval`), and the full "
               "releases of BUSI (780 images with the normal class) and the COVID-19 CT volumes (`usd_convert_dataset "
               "covid` reads the NIfTI release). On a machine with a GPU the real-data script switches by itself to the "
