@@ -138,7 +138,8 @@ def _why_below(runs: dict) -> list[str]:
     for key in ("BUSI", "Polyp", "COVID", "Unified"):
         r, unet = run_of(runs, key, "UniSegDiffTrainer"), _dice(runs, key, "CFENetTrainer")
         d = (r or {}).get("diagnostics", {})
-        if not r or unet is None or "mask_trajectory" not in d or r["summary"]["unified"]["mDice"] >= unet:
+        if not r or unet is None or "mask_trajectory" not in d or \
+                round(100 * r["summary"]["unified"]["mDice"], 1) >= round(100 * unet, 1):  # below as printed
             continue
         x0, mask, noise = (d[n]["unified"]["mDice"] for n in ("x0_one_step", "mask_trajectory", "noise_trajectory"))
         dnet_steps = r["epochs"].get("dnet", 0) * r["iterations_per_epoch"]
@@ -168,7 +169,8 @@ def _dice(runs: dict, dataset: str, method: str, task: str | None = None) -> flo
 def _vs(a: float | None, b: float | None) -> str:
     if a is None or b is None:
         return "not run"
-    return f"{pct(a)} vs {pct(b)} ({'+' if a >= b else ''}{100 * (a - b):.1f} points)"
+    diff = round(100 * (a - b), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{pct(a)} vs {pct(b)} ({'+' if diff > 0 else ''}{diff:.1f} points)"
 
 
 def reading(payload: dict) -> list[str]:
