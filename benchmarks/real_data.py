@@ -405,6 +405,7 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
     decoder_counts = {(d, t): np.zeros(3) for d in ("eps", "x0") for t in DECODER_TIMESTEPS}
     g = torch.Generator().manual_seed(0)
     staged = StagedSampler(model.schedule, model.cfenet, model.dnet, num_samples=n)
+    one_step = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1)
     with torch.no_grad(), options.autocast(device):
         for case in val:
             image, mask, props = load_case(data_dir, case)
@@ -415,15 +416,15 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
             def at_original(prob: torch.Tensor) -> np.ndarray:
                 return threshold(to_original_size(prob, shape))
 
-            per["cfenet_alone"][case] = case_metrics(at_original(torch.sigmoid(model.cfenet(x).float())[0, 0]), ref)
-            one = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1).sample(x, g)
-            per["x0_one_step"][case] = case_metrics(at_original(one.probabilities[0, 0]), ref)
+            logits, cf = model.cfenet.forward_features(x)  # once: CFENet alone and the decoders' condition
+            per["cfenet_alone"][case] = case_metrics(at_original(torch.sigmoid(logits.float())[0, 0]), ref)
+            per["x0_one_step"][case] = case_metrics(at_original(one_step.sample(x, g).probabilities[0, 0]), ref)
             probs = staged.sample(x, g).probabilities[0]  # n mask-trajectory samples, then n noise-trajectory ones
             for name, rows in (("mask_trajectory", range(n)), ("noise_trajectory", range(n, 2 * n))):
                 metrics = [case_metrics(at_original(probs[i]), ref) for i in rows]
                 per[name][case] = {k: float(np.mean([m[k] for m in metrics])) if isinstance(metrics[0][k], float)
                                    else metrics[0][k] for k in metrics[0]}
-            cond = model.dnet.prepare_condition(model.cfenet.forward_features(x)[1])
+            cond = model.dnet.prepare_condition(cf)
             target = torch.from_numpy(mask[None].astype(np.float32))
             for t in DECODER_TIMESTEPS:
                 tt = torch.full((1,), t)
