@@ -2,9 +2,10 @@
 
 After the first epoch it measures the epoch time and sets the number of epochs (and the poly learning-rate
 schedule) so that training fills USD_NNUNET_BUDGET_S seconds (at least two epochs). Epochs are
-USD_NNUNET_ITERATIONS (default 10) iterations, so the budget is met closely on a CPU. The final validation runs
-without mirroring test-time augmentation (our sampler uses none either; on a CPU it would cost 4x). Everything else
-is nnU-Net's default trainer.
+USD_NNUNET_ITERATIONS (default 10) iterations, so the budget is met closely on a CPU. USD_NNUNET_MAX_BATCH, when
+set, caps the planned batch: nnU-Net plans the batch for a GPU, and on a CPU a batch of 51 leaves two epochs in a
+5-minute budget. The final validation runs without mirroring test-time augmentation (our sampler uses none either;
+on a CPU it would cost 4x). Everything else is nnU-Net's default trainer.
 """
 import os
 import time
@@ -21,6 +22,13 @@ class nnUNetTrainer_CPUBudget(nnUNetTrainer):
         self.num_iterations_per_epoch = int(os.environ.get("USD_NNUNET_ITERATIONS", "10"))
         self.num_val_iterations_per_epoch = 5
         self.num_epochs = 1000  # replaced after the first epoch
+
+    def _set_batch_size_and_oversample(self):
+        super()._set_batch_size_and_oversample()
+        cap = os.environ.get("USD_NNUNET_MAX_BATCH")
+        if cap and self.batch_size > int(cap):
+            self.print_to_log_file(f"batch {self.batch_size} of the plan capped to {cap} (USD_NNUNET_MAX_BATCH)")
+            self.batch_size = int(cap)
 
     def run_training(self):
         self.on_train_start()

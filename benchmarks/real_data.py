@@ -92,10 +92,12 @@ class Benchmark:
                     "USD_results": str(self.work / "res"), "nnUNet_raw": str(self.work / "nnunet_raw"),
                     "nnUNet_preprocessed": str(self.work / "nnunet_pre"), "nnUNet_results": str(self.work / "nnunet_res"),
                     "nnUNet_compile": "f", "nnUNet_n_proc_DA": "1", "USD_NNUNET_BUDGET_S": str(args.budget_minutes * 60)}
+        self.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":  # nnU-Net plans its batch for a GPU; on a CPU it gets ours
+            self.env["USD_NNUNET_MAX_BATCH"] = str(BATCH)
         os.environ.update(self.env)
         self.skip_nnunet = args.skip_nnunet
         self.budget_minutes = float(args.budget_minutes)
-        self.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.preset = args.preset or ("default" if self.device == "cuda" else "cpu")
         self.folds = args.folds if args.folds is not None else ([0, 1, 2, 3] if self.device == "cuda" else [0])
         self.epochs = args.epochs
@@ -247,8 +249,10 @@ class Benchmark:
                         epochs.append(int(line.split("->")[1].split()[0]))
         plans = json.loads((self.work / "nnunet_pre" / name / f"{self.nnunet_plans}.json").read_text())
         plans = plans["configurations"]["2d"]
+        cap = int(self.env.get("USD_NNUNET_MAX_BATCH", plans["batch_size"]))
+        batch = f"batch {plans['batch_size']}" + (f" capped to {cap}" if plans["batch_size"] > cap else "")
         result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"{self.nnunet_plans} 2d, spacing "
-                  f"{[round(v, 2) for v in plans['spacing']]}, patch {plans['patch_size']}, batch {plans['batch_size']}, "
+                  f"{[round(v, 2) for v in plans['spacing']]}, patch {plans['patch_size']}, {batch}, "
                   f"widths {plans['architecture']['arch_kwargs']['features_per_stage']}", "image_size": plans["patch_size"],
                   "epochs": {"nnunet": epochs[0] if len(set(epochs)) == 1 else epochs},
                   "iterations_per_epoch": int(os.environ.get("USD_NNUNET_ITERATIONS", 10)),
@@ -329,10 +333,21 @@ class Benchmark:
                 counts[tasks[0]] = json.loads(ds.read_text())["numTraining"]
         return counts
 
+    def other_budgets(self) -> dict:
+        """Finished runs of the other CPU budgets in the work folder (runs_cpu12m.json, ...), by budget in minutes."""
+        if self.preset != "cpu":
+            return {}
+        out = {}
+        for path in sorted(self.work.glob("runs_cpu*m.json")):
+            minutes = float(path.stem[len("runs_cpu"):-1])
+            if path != self.state_path:
+                out[f"{minutes:g}"] = json.loads(path.read_text())
+        return out
+
     def write_outputs(self) -> None:
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
-                   "paper_table3": PAPER}
+                   "paper_table3": PAPER, "other_budgets": self.other_budgets()}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=1) + "\n")

@@ -97,6 +97,7 @@ def render(payload: dict) -> str:
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
                    f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {run_note(r)} |")
     out += diagnostics_tables(runs, folds[0])
+    out += other_budgets_table(payload)
     out += ["", *reading(payload)]
     return "\n".join(out) + "\n"
 
@@ -129,6 +130,28 @@ def diagnostics_tables(runs: dict, fold: int) -> list[str]:
     for key, r in diagnosed:
         g = r["diagnostics"]["decoders_given_true_mask"]
         out.append(f"| {key} | " + " | ".join(f"{pct(g[f'eps_t{t}'])} | {pct(g[f'x0_t{t}'])}" for t in steps) + " |")
+    return out
+
+
+def other_budgets_table(payload: dict) -> list[str]:
+    """Runs made with another training budget (the same script with --budget-minutes), beside this budget's."""
+    others = {b: runs for b, runs in payload.get("other_budgets", {}).items() if runs}
+    if not others:
+        return []
+    budget = f"{payload['budget_minutes']:g}"
+    out = ["", "## Other training budgets", "",
+           f"The same script with another `--budget-minutes`, for the datasets and methods run at it; the "
+           f"{budget}-minute figures of the tables above beside them. Validation mDice at original size (unified "
+           "mean for the unified set); steps are optimiser steps of the network trained in that run.", "",
+           "| dataset | method | budget (min per network) | steps | mDice | mDice at " + budget + " min |",
+           "|---|---|---|---|---|---|"]
+    for minutes, runs in sorted(others.items(), key=lambda kv: float(kv[0])):
+        for key, r in runs.items():
+            steps = sum(r["epochs"].values()) * r["iterations_per_epoch"]
+            here = payload["runs"].get(key)
+            out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {minutes} | {steps} | "
+                       f"{pct(r['summary']['unified']['mDice'])} | "
+                       f"{pct(here['summary']['unified']['mDice']) if here else '—'} |")
     return out
 
 

@@ -63,3 +63,20 @@ def test_diagnostics_tables_and_why_below():
     why = next(line for line in page.splitlines() if line.startswith("- **BUSI: UniSegDiff 50.0 below its UNet 62.0"))
     assert "improves on its condition (66.0" in why and "score 58.0" in why and "t = 599, 31.0" in why
     assert "After 70 DNet steps" in why
+
+
+def test_other_budgets_table_sits_beside_this_budgets_figures():
+    here = {"Polyp/CFENetTrainer": run("Polyp", "CFENetTrainer", {0: summary(0.55)})}
+    longer = {"Polyp/CFENetTrainer": run("Polyp", "CFENetTrainer", {0: summary(0.7)}),
+              "Polyp/UniSegDiffTrainer": run("Polyp", "UniSegDiffTrainer", {0: summary(0.72)})}
+    longer["Polyp/UniSegDiffTrainer"]["epochs"] = {"dnet": 30}
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+                   "preset": "cpu", "runs": here, "paper_table3": PAPER, "cases": {},
+                   "other_budgets": {"12": longer, "20": {}}})
+    assert "## Other training budgets" in page
+    assert "| Polyp | UNet = CFENet alone (ours) | 12 | 21 | 70.0 | 55.0 |" in page
+    assert "| Polyp | UniSegDiff (ours) | 12 | 210 | 72.0 | — |" in page
+    assert "| 20 |" not in page
+    assert "## Other training budgets" not in render({**{"machine": {"cpu": "x", "cpu_cores": 2}},
+                                                       "budget_minutes": 5.0, "folds": [0], "preset": "cpu",
+                                                       "runs": here, "paper_table3": PAPER, "cases": {}})

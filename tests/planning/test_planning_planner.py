@@ -25,6 +25,7 @@ def test_plan_holds_every_setting():
     arch = cfg["architecture"]
     assert arch["cfenet"]["widths"] == [32, 64, 128, 256, 512] and arch["dnet"]["dca_levels"] == [4, 5]
     assert arch["dnet"]["dca_heads"] == 8 and arch["dnet"]["time_embedding_dim"] == 128
+    assert arch["dnet"]["eps_parameterization"] == "direct"  # the paper's eps decoder
     assert cfg["diffusion"] == {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
                                 "mask_space": "{-1,+1}"}
     tr = cfg["training"]
@@ -44,6 +45,7 @@ def test_grey_only_datasets_get_one_channel_and_single_tasks_uniform_sampling():
     assert cfg["num_input_channels"] == 1 and cfg["training"]["sampling"] == "uniform"
     assert cfg["image_size"] == [128, 128] and cfg["batch_size"] == 16
     assert plans["plans_name"] == "usd_plans_cpu" and cfg["data_identifier"] == "usd_plans_cpu_2d"
+    assert cfg["architecture"]["dnet"]["eps_parameterization"] == "v"  # short CPU budgets (documentation/method.md)
 
 
 def test_normalization_by_modality():

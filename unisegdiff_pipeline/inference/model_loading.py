@@ -42,7 +42,7 @@ def load_fold_model(path: Path, device: torch.device) -> tuple[FoldModel, str]:
     cfenet.load_state_dict(ckpt["cfenet"])
     dnet = None
     if ckpt.get("dnet") is not None:
-        dnet = build_dnet(arch).to(device).eval()
+        dnet = build_dnet(arch, ckpt["diffusion"]).to(device).eval()
         dnet.load_state_dict(ckpt["ema"]["module"] if ckpt.get("ema") else ckpt["dnet"])
     model = FoldModel(f"fold_{ckpt['fold']}", cfenet, dnet, ckpt["inference"],
                       DiffusionSchedule.from_plan(ckpt["diffusion"], device))

@@ -1,6 +1,7 @@
 """Build CFENet and DNet from a plan's `architecture` entry."""
 from __future__ import annotations
 
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.networks.cfenet import CFENet
 from unisegdiff_pipeline.networks.dnet import DNet
@@ -27,10 +28,16 @@ def build_cfenet(arch: dict, in_channels: int) -> CFENet:
     return CFENet(in_channels, c["widths"], c.get("blocks_per_level", 2), c.get("norm", "instance"))
 
 
-def build_dnet(arch: dict) -> DNet:
-    """DNet of a plan (input: the one-channel noisy mask x_t)."""
+def build_dnet(arch: dict, diffusion: dict | None = None) -> DNet:
+    """DNet of a plan (input: the one-channel noisy mask x_t); `diffusion` is the plan's schedule (SPEC's if None)."""
     _check(arch)
     d = arch["dnet"]
+    parameterization = d.get("eps_parameterization", "direct")
+    alphas_cumprod = None
+    if parameterization == "v":
+        schedule = DiffusionSchedule.from_plan(diffusion) if diffusion else DiffusionSchedule()
+        alphas_cumprod = schedule.alphas_cumprod
     return DNet(d["widths"], arch["cfenet"]["widths"], d.get("blocks_per_level", 2), d.get("norm", "instance"),
                 d.get("time_embedding_dim", 4 * d["widths"][0]), tuple(d.get("dca_levels", (4, 5))),
-                d.get("dca_heads", 8), d.get("dca_mlp_ratio", 2.0), 1, d.get("decoder_input_skip", False))
+                d.get("dca_heads", 8), d.get("dca_mlp_ratio", 2.0), 1, d.get("decoder_input_skip", False),
+                parameterization, alphas_cumprod)

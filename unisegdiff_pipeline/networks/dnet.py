@@ -11,15 +11,17 @@ from unisegdiff_pipeline.networks.blocks import Decoder, Stage, timestep_embeddi
 from unisegdiff_pipeline.networks.fusion import DualCrossAttention, FeatureFusion
 
 DECODERS = ("eps", "x0")
+EPS_PARAMETERIZATIONS = ("direct", "v")
 
 
 @dataclass
 class Encoded:
-    """What the decoders need from one encoder pass: skips, time embedding, and x_t itself."""
+    """What the decoders need from one encoder pass: skips, time embedding, x_t itself and alpha-bar at t."""
 
     skips: list[torch.Tensor]
     temb: torch.Tensor
     x_t: torch.Tensor
+    abar: torch.Tensor
 
     def rows(self, batch: int, samples: slice) -> "Encoded":
         """The rows of a sample slice of every image (batch ordered image-major), e.g. one trajectory."""
@@ -27,7 +29,7 @@ class Encoded:
         def pick(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(batch, -1, *x.shape[1:])[:, samples].reshape(-1, *x.shape[1:])
 
-        return Encoded([pick(s) for s in self.skips], pick(self.temb), pick(self.x_t))
+        return Encoded([pick(s) for s in self.skips], pick(self.temb), pick(self.x_t), pick(self.abar))
 
 
 class DNet(nn.Module):
@@ -35,7 +37,8 @@ class DNet(nn.Module):
 
     def __init__(self, widths: list[int], cf_widths: list[int], blocks_per_level: int = 2, norm: str = "instance",
                  time_embedding_dim: int = 128, dca_levels: tuple[int, ...] = (4, 5), dca_heads: int = 8,
-                 dca_mlp_ratio: float = 2.0, in_channels: int = 1, decoder_input_skip: bool = False):
+                 dca_mlp_ratio: float = 2.0, in_channels: int = 1, decoder_input_skip: bool = False,
+                 eps_parameterization: str = "direct", alphas_cumprod: torch.Tensor | None = None):
         super().__init__()
         if len(widths) != len(cf_widths):
             raise ValueError("DNet and CFENet must have the same number of levels")
@@ -53,6 +56,15 @@ class DNet(nn.Module):
         # decoder_input_skip: x_t joins the finest decoder stage, so eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar)
         # need not be rebuilt from x_t through the whole encoder (see documentation/method.md)
         self.decoder_input_skip = decoder_input_skip
+        # eps_parameterization 'v': the eps decoder's network output is v = sqrt(abar) eps - sqrt(1 - abar) x0 and
+        # eps_hat = sqrt(1 - abar) x_t + sqrt(abar) v, so passing the noise through is built in rather than learnt
+        # (see documentation/method.md); the loss stays MSE(eps_hat, eps)
+        if eps_parameterization not in EPS_PARAMETERIZATIONS:
+            raise ValueError(f"unknown eps_parameterization {eps_parameterization!r} ({', '.join(EPS_PARAMETERIZATIONS)})")
+        if eps_parameterization == "v" and alphas_cumprod is None:
+            raise ValueError("eps_parameterization 'v' needs the schedule's alphas_cumprod")
+        self.eps_parameterization = eps_parameterization
+        self.register_buffer("alphas_cumprod", None if alphas_cumprod is None else alphas_cumprod.float(), persistent=False)
         self.decoders = nn.ModuleDict({name: Decoder(self.widths, blocks_per_level, norm, 1, time_embedding_dim,
                                                      in_channels if decoder_input_skip else 0)
                                        for name in DECODERS})
@@ -69,12 +81,20 @@ class DNet(nn.Module):
         for stage, inject, cache in zip(self.encoder, self.inject, condition):
             h = inject(stage(h, temb), cache)
             skips.append(h)
-        return Encoded(skips, temb, x_t)
+        if self.alphas_cumprod is None:
+            abar = torch.ones(x_t.shape[0], 1, 1, 1, device=x_t.device)
+        else:
+            abar = self.alphas_cumprod[t.long().clamp(min=0)].reshape(-1, 1, 1, 1)
+        return Encoded(skips, temb, x_t, abar)
 
     def decode(self, name: str, encoded: Encoded) -> torch.Tensor:
         """Run one decoder ('eps' or 'x0') on an encoder pass."""
         extra = encoded.x_t if self.decoder_input_skip else None
-        return self.decoders[name](encoded.skips, encoded.temb, extra)[0]
+        out = self.decoders[name](encoded.skips, encoded.temb, extra)[0]
+        if name == "eps" and self.eps_parameterization == "v":  # float32: sqrt(abar) spans 0.006 .. 1
+            a = encoded.abar
+            out = (1 - a).sqrt() * encoded.x_t.float() + a.sqrt() * out.float()
+        return out
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: list,
                 decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:

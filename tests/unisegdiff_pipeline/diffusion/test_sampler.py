@@ -39,7 +39,8 @@ class OracleDNet(nn.Module):
     def encode(self, x_t, t, condition):
         x0 = condition[0].repeat_interleave(x_t.shape[0] // condition[0].shape[0], 0)
         self.log.append(("encode", x_t.shape[0], int(t[0])))
-        return Encoded([x0, t.float()[:, None, None, None].expand_as(x_t).contiguous()], t.float()[:, None], x_t)
+        return Encoded([x0, t.float()[:, None, None, None].expand_as(x_t).contiguous()], t.float()[:, None], x_t,
+                       torch.ones(x_t.shape[0], 1, 1, 1))
 
     def decode(self, name, encoded):
         (x0, t), x_t = encoded.skips, encoded.x_t

@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
+from unisegdiff_pipeline.networks.dnet import Encoded
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample
 from unisegdiff_pipeline.training.trainers.base import ConditionedDNet
 
@@ -113,3 +115,57 @@ def test_activation_estimate_matches_saved_tensors_of_a_real_step():
     real = sum(seen.values()) + sum(f.numel() * 4 for f in cf)
     assert abs(estimate - real) / real < 0.1
     assert activation_bytes_per_sample(a, 3, (128, 128)) > 3 * estimate  # grows with the pixel count
+
+
+def _v_arch() -> dict:
+    a = arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 128])
+    a["dnet"]["eps_parameterization"] = "v"
+    return a
+
+
+def test_v_parameterised_eps_decoder_combines_x_t_and_the_network_output_by_the_plan_schedule():
+    diffusion = {"timesteps": 500, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.03}
+    cfenet, dnet = build_cfenet(_v_arch(), 3).eval(), build_dnet(_v_arch(), diffusion).eval()
+    abar = DiffusionSchedule.from_plan(diffusion).alphas_cumprod.float()
+    _, cf = cfenet.forward_features(torch.randn(3, 3, 64, 64))
+    x_t, t = torch.randn(3, 1, 64, 64), torch.tensor([0, 250, 499])
+    with torch.no_grad():
+        encoded = dnet.encode(x_t, t, dnet.prepare_condition(cf))
+        raw = dnet.decoders["eps"](encoded.skips, encoded.temb)[0]
+        eps = dnet.decode("eps", encoded)
+    a = abar[t].reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(eps, (1 - a).sqrt() * x_t + a.sqrt() * raw)
+    assert "alphas_cumprod" not in dnet.state_dict()  # checkpoints stay those of the direct DNet
+
+
+class _Constant(torch.nn.Module):
+    """A decoder stand-in whose head output is a fixed tensor."""
+
+    def __init__(self, out: torch.Tensor):
+        super().__init__()
+        self.out = out
+
+    def forward(self, skips, temb, extra=None):
+        return self.out, []
+
+
+def test_v_parameterisation_turns_the_true_v_into_the_true_noise():
+    """If the network outputs v = sqrt(abar) eps - sqrt(1 - abar) x0, eps_hat is eps and the implied x0 is x0."""
+    schedule = DiffusionSchedule()
+    dnet = build_dnet(_v_arch())
+    x0 = torch.randint(0, 2, (4, 1, 32, 32)).float() * 2 - 1
+    eps, t = torch.randn(4, 1, 32, 32), torch.tensor([0, 299, 599, 999])
+    x_t = schedule.q_sample(x0, t, eps)
+    a = schedule.abar(t, x0)
+    dnet.decoders["eps"] = _Constant(a.sqrt() * eps - (1 - a).sqrt() * x0)
+    eps_hat = dnet.decode("eps", Encoded([], torch.zeros(4, 1), x_t, a))
+    torch.testing.assert_close(eps_hat, eps, atol=1e-5, rtol=1e-4)
+    # t = 999: abar ~ 4e-5 amplifies float32 rounding too much for a comparison
+    torch.testing.assert_close(schedule.x0_from_eps(x_t, t, eps_hat)[:3], x0[:3], atol=1e-3, rtol=1e-3)
+
+
+def test_unknown_eps_parameterisation_is_refused():
+    a = _v_arch()
+    a["dnet"]["eps_parameterization"] = "x0"
+    with pytest.raises(ValueError, match="eps_parameterization"):
+        build_dnet(a)

@@ -151,7 +151,7 @@ class UniSegDiffTrainer:
                            f"{self.plans['dataset_name']} (with the preset of plan {self.plans['plans_name']})")
         self.data_folder = folder
         self.cfenet = build_cfenet(self.architecture, self.channels).to(self.device)
-        self.dnet = build_dnet(self.architecture).to(self.device) if self.uses_dnet else None
+        self.dnet = build_dnet(self.architecture, self.cfg["diffusion"]).to(self.device) if self.uses_dnet else None
         if self.pretrained_cfenet:
             state = load_checkpoint(Path(self.pretrained_cfenet), self.device)
             if state.get("cfenet_architecture", state.get("architecture", {}).get("cfenet")) != self.architecture["cfenet"] \
