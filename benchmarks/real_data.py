@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from common import bin_path, machine  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
+from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # name -> (id, converter, source below --data, extra converter args, task names)
@@ -111,7 +112,8 @@ class Benchmark:
         self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
 
     def save_state(self) -> None:
-        self.state_path.write_text(json.dumps(self.runs, indent=1))
+        """Write the finished runs atomically, so a kill never leaves a half-written state."""
+        save_json(self.runs, self.state_path, indent=1)
 
     def name(self, key: str) -> str:
         return f"Dataset{DATASETS[key][0]}_{key}"
@@ -350,8 +352,10 @@ class Benchmark:
                    "paper_table3": PAPER, "other_budgets": self.other_budgets()}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(payload, indent=1) + "\n")
-        (self.out_root / "documentation" / "results.md").write_text(render_markdown(payload))
+        save_json(payload, out, indent=1)
+        page = self.out_root / "documentation" / "results.md"
+        page.with_name(page.name + ".tmp").write_text(render_markdown(payload))
+        page.with_name(page.name + ".tmp").replace(page)
         print(f"wrote {out} and documentation/results.md")
 
 

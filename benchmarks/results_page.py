@@ -143,16 +143,33 @@ def other_budgets_table(payload: dict) -> list[str]:
            f"The same script with another `--budget-minutes`, for the datasets and methods run at it; the "
            f"{budget}-minute figures of the tables above beside them. Validation mDice at original size (unified "
            "mean for the unified set); steps are optimiser steps of the network trained in that run.", "",
-           "| dataset | method | budget (min per network) | steps | mDice | mDice at " + budget + " min |",
-           "|---|---|---|---|---|---|"]
+           "| dataset | method | budget (min per network) | steps | training (s) | mDice | mDice at " + budget
+           + " min | note |",
+           "|---|---|---|---|---|---|---|---|"]
     for minutes, runs in sorted(others.items(), key=lambda kv: float(kv[0])):
         for key, r in runs.items():
-            steps = sum(r["epochs"].values()) * r["iterations_per_epoch"]
             here = payload["runs"].get(key)
-            out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {minutes} | {steps} | "
-                       f"{pct(r['summary']['unified']['mDice'])} | "
-                       f"{pct(here['summary']['unified']['mDice']) if here else '—'} |")
+            out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {minutes} | {_steps(r)} | "
+                       f"{r.get('train_seconds') or '—'} | {pct(r['summary']['unified']['mDice'])} | "
+                       f"{pct(here['summary']['unified']['mDice']) if here else '—'} | {run_note(r)} |")
     return out
+
+
+def _steps(run: dict) -> int:
+    """Optimiser steps of the network trained in a run (all its phases)."""
+    return sum(run["epochs"].values()) * run["iterations_per_epoch"]
+
+
+def _nnunet_steps(runs: dict) -> list[str]:
+    """How far each nnU-Net run got in the budget, beside our UNet's steps on the same cores."""
+    parts = [f"{d} {_steps(runs[f'{d}/nnU-Net'])} against {_steps(runs[f'{d}/CFENetTrainer'])}"
+             for d in ("BUSI", "Polyp", "COVID", "Unified") if f"{d}/nnU-Net" in runs and f"{d}/CFENetTrainer" in runs]
+    if not parts:
+        return []
+    return ["- nnU-Net's optimiser steps in the same budget, against our UNet's: " + ", ".join(parts) + ". Its own "
+            "planner picks a network of widths 32 to 512 and its full augmentation pipeline, each step costs several "
+            "of ours on a CPU, so at this budget it is far from converged: its rows compare what each pipeline reaches "
+            "in the same minutes, not the two methods trained to convergence."]
 
 
 def _why_below(runs: dict) -> list[str]:
@@ -175,6 +192,22 @@ def _why_below(runs: dict) -> list[str]:
             f"After {dnet_steps} DNet steps the eps decoder is still far from accurate at high t (table above); the "
             "paper trains DNet for 300 epochs.")
     return lines
+
+
+def _longer_budget_effect(payload: dict) -> str:
+    """', and a longer budget: ...' with each longer-budget run's mDice beside this budget's, or '' if none ran."""
+    parts = []
+    for minutes, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0])):
+        if float(minutes) <= payload["budget_minutes"]:
+            continue
+        for key, r in runs.items():
+            here = payload["runs"].get(key)
+            if here:
+                parts.append(f"{r['dataset']} {LABELS.get(r['method'], r['method'])} "
+                             f"{_vs(r['summary']['unified']['mDice'], here['summary']['unified']['mDice'])} "
+                             f"at {minutes} against {payload['budget_minutes']:g} minutes")
+    return ("; and a longer budget for every network: " + ", ".join(parts)
+            if parts else "")
 
 
 # images per task in the paper's Table 1
@@ -222,7 +255,7 @@ def reading(payload: dict) -> list[str]:
                      f"{pct(usd)}. Given the true mask noised to t = 599, the eps decoder's implied mask has Dice "
                      f"{pct(g['eps_t599'])} against the x0 decoder's {pct(g['x0_t599'])} (t = 299: {pct(g['eps_t299'])} "
                      f"vs {pct(g['x0_t299'])}).")
-    lines += _why_below(runs)
+    lines += _nnunet_steps(runs) + _why_below(runs)
     usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
     if usd_run and unet_run:
         unet_steps = unet_run["epochs"]["cfenet"] * unet_run["iterations_per_epoch"]
@@ -248,7 +281,7 @@ def reading(payload: dict) -> list[str]:
               "",
               "**What would close it.** For UniSegDiff above all, DNet trained long enough for its eps decoder to be "
               "accurate at high t (the per-timestep table above), since every mask's last step and the whole noise "
-              "trajectory depend on it; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
+              "trajectory depend on it" + _longer_budget_effect(payload) + "; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
               "all four folds (`usd_train F -d ID` for F in 0..3, then `usd_evaluate --crossval`), and the full "
               "releases of BUSI (780 images with the normal class) and the COVID-19 CT volumes (`usd_convert_dataset "
               "covid` reads the NIfTI release). On a machine with a GPU the real-data script switches by itself to the "
