@@ -166,10 +166,11 @@ def _nnunet_steps(runs: dict) -> list[str]:
              for d in ("BUSI", "Polyp", "COVID", "Unified") if f"{d}/nnU-Net" in runs and f"{d}/CFENetTrainer" in runs]
     if not parts:
         return []
-    return ["- nnU-Net's optimiser steps in the same budget, against our UNet's: " + ", ".join(parts) + ". Its own "
-            "planner picks a network of widths 32 to 512 and its full augmentation pipeline, each step costs several "
-            "of ours on a CPU, so at this budget it is far from converged: its rows compare what each pipeline reaches "
-            "in the same minutes, not the two methods trained to convergence."]
+    return ["- nnU-Net's optimiser steps in the same budget, against our UNet's: " + ", ".join(parts) + " (batches: "
+            "its planner's, capped at ours, in the Runs table). Its planner picks a network of widths 32 to 512 and "
+            "it runs its full augmentation pipeline, so on a CPU it sees fewer images in the same minutes and is far "
+            "from converged: its rows compare what each pipeline reaches in the same time, not the two methods "
+            "trained to convergence."]
 
 
 def _why_below(runs: dict) -> list[str]:

@@ -91,7 +91,7 @@ def test_nnunet_steps_are_stated_beside_our_unets():
     runs = {"Polyp/nnU-Net": nnunet, "Polyp/CFENetTrainer": run("Polyp", "CFENetTrainer", {0: summary(0.55)})}
     page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
                    "preset": "cpu", "runs": runs, "paper_table3": PAPER, "cases": {}})
-    assert "- nnU-Net's optimiser steps in the same budget, against our UNet's: Polyp 80 against 21." in page
+    assert "- nnU-Net's optimiser steps in the same budget, against our UNet's: Polyp 80 against 21 (batches" in page
     del runs["Polyp/nnU-Net"]
     assert "nnU-Net's optimiser steps" not in render({"machine": {"cpu": "x", "cpu_cores": 2}, "budget_minutes": 5.0,
                                                       "folds": [0], "preset": "cpu", "runs": runs,
