@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from common import bin_path, machine  # noqa: E402
+from common import RESULTS, bin_path, machine  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
 from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
@@ -346,10 +346,37 @@ class Benchmark:
                 out[f"{minutes:g}"] = json.loads(path.read_text())
         return out
 
+    def polyp_by_source(self, budgets: dict[str, dict]) -> dict:
+        """Validation mDice per polyp source of the Polyp runs: {budget: {method: {source: {mDice, cases}}}}."""
+        out = {}
+        for minutes, runs in budgets.items():
+            for method in (PRETRAINED_FROM, "UniSegDiffTrainer", "nnU-Net"):
+                run = runs.get(f"Polyp/{method}")
+                if not run:
+                    continue
+                cases = {}
+                for f in run["folds"]:
+                    if method == "nnU-Net":  # one nnU-Net results folder per plan: only this budget's run is there
+                        if minutes != f"{self.budget_minutes:g}":
+                            continue
+                        summary = (self.work / "nnunet_res" / self.name("Polyp") /
+                                   f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}__2d" / f"fold_{f}" / "usd_summary.json")
+                    else:
+                        summary = self.fold_dir("Polyp", method, run["plan"], f) / "validation" / "summary.json"
+                    if summary.is_file():
+                        cases.update(json.loads(summary.read_text())["cases"])
+                if cases:
+                    out.setdefault(minutes, {})[method] = _by_source(cases)
+        return out
+
     def write_outputs(self) -> None:
+        others = self.other_budgets()
+        factors = RESULTS / "unet_factors.json"
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
-                   "paper_table3": PAPER, "other_budgets": self.other_budgets()}
+                   "paper_table3": PAPER, "other_budgets": others,
+                   "polyp_by_source": self.polyp_by_source({f"{self.budget_minutes:g}": self.runs, **others}),
+                   "unet_factors": json.loads(factors.read_text()) if factors.is_file() else None}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         save_json(payload, out, indent=1)
@@ -357,6 +384,14 @@ class Benchmark:
         page.with_name(page.name + ".tmp").write_text(render_markdown(payload))
         page.with_name(page.name + ".tmp").replace(page)
         print(f"wrote {out} and documentation/results.md")
+
+
+def _by_source(cases: dict) -> dict:
+    """Mean Dice and case count per source, the case-name prefix the polyp converter writes (Kvasir_..., CVC-300_...)."""
+    groups = {}
+    for name, c in cases.items():
+        groups.setdefault(name.split("_", 1)[0], []).append(c["dice"])
+    return {src: {"mDice": float(np.mean(d)), "cases": len(d)} for src, d in sorted(groups.items())}
 
 
 def _history(fold: Path) -> list[dict]:

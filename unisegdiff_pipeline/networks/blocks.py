@@ -8,12 +8,14 @@ from torch import nn
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """Normalisation layer by name: 'instance' (nnU-Net default) or 'group'."""
+    """Normalisation layer by name: 'instance' (nnU-Net default), 'group' or 'batch'."""
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
     if kind == "group":  # up to 8 groups, always a divisor of the width so that any plan width works
         return nn.GroupNorm(math.gcd(8, channels), channels)
-    raise ValueError(f"unknown norm '{kind}' (instance, group)")
+    if kind == "batch":  # statistics across the batch; benchmarks/unet_factors.py compares it with group
+        return nn.BatchNorm2d(channels)
+    raise ValueError(f"unknown norm '{kind}' (instance, group, batch)")
 
 
 class ConvBlock(nn.Module):

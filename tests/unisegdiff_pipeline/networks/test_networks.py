@@ -169,3 +169,12 @@ def test_unknown_eps_parameterisation_is_refused():
     a["dnet"]["eps_parameterization"] = "x0"
     with pytest.raises(ValueError, match="eps_parameterization"):
         build_dnet(a)
+
+
+@pytest.mark.parametrize("kind,layer", [("instance", torch.nn.InstanceNorm2d), ("group", torch.nn.GroupNorm),
+                                        ("batch", torch.nn.BatchNorm2d)])
+def test_plan_norm_names_build_their_layers(kind, layer):
+    from unisegdiff_pipeline.networks.blocks import make_norm
+    assert isinstance(make_norm(kind, 24), layer)
+    with pytest.raises(ValueError, match="unknown norm 'layer'"):
+        make_norm("layer", 24)
