@@ -96,40 +96,49 @@ def render(payload: dict) -> str:
         out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {hw} | {r['plan']} | {size} | {epochs} "
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
                    f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {run_note(r)} |")
-    out += diagnostics_tables(runs, folds[0])
+    out += diagnostics_tables(payload, folds[0])
     out += other_budgets_table(payload) + polyp_sources_table(payload) + unet_factors_section(payload)
     out += ["", *reading(payload)]
     return "\n".join(out) + "\n"
 
 
-def diagnostics_tables(runs: dict, fold: int) -> list[str]:
-    """Where UniSegDiff's accuracy goes: per stage of the sampler, and per decoder and timestep."""
-    diagnosed = [(k, r) for k in ("BUSI", "Polyp", "COVID", "Unified")
+def diagnostics_tables(payload: dict, fold: int) -> list[str]:
+    """Where UniSegDiff's accuracy goes: per stage of the sampler, and per decoder and timestep (every budget run)."""
+    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + sorted(
+        payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
+    diagnosed = [(b, k, r) for b, runs in budgets for k in ("BUSI", "Polyp", "COVID", "Unified")
                  if (r := run_of(runs, k, "UniSegDiffTrainer")) and "mask_trajectory" in r.get("diagnostics", {})]
     if not diagnosed:
         return []
-    d0 = diagnosed[0][1]["diagnostics"]
+    several = len({b for b, _, _ in diagnosed}) > 1  # a budget column only where budgets differ
+    first = "| dataset | budget (min per network) |" if several else "| dataset |"
+    rule = "|---|---|" if several else "|---|"
+
+    def row_label(b: str, key: str) -> str:
+        return f"| {key} | {b} |" if several else f"| {key} |"
+
+    d0 = diagnosed[0][2]["diagnostics"]
     out = ["", f"## Where UniSegDiff's accuracy comes from (fold {fold})", "",
            f"Validation mDice at original size. The trajectory columns are the mean Dice of the single masks of "
-           f"{d0['samples']} noises (at most {max(r['diagnostics']['cases'] for _, r in diagnosed)} validation cases "
-           "per dataset); the last column is the validation result (all cases, the plan's noises, STAPLE).", "",
-           "| dataset | its CFENet alone | x0 decoder, one step from noise (t=999) | mask trajectory masks | "
-           "noise trajectory masks | staged sampler + STAPLE |", "|---|---|---|---|---|---|"]
-    for key, r in diagnosed:
+           f"{d0['samples']} noises (at most {max(r['diagnostics']['cases'] for _, _, r in diagnosed)} validation "
+           "cases per dataset); the last column is the validation result (all cases, the plan's noises, STAPLE).", "",
+           first + " its CFENet alone | x0 decoder, one step from noise (t=999) | mask trajectory masks | "
+           "noise trajectory masks | staged sampler + STAPLE |", rule + "---|---|---|---|---|"]
+    for b, key, r in diagnosed:
         d = r["diagnostics"]
         cells = [pct(d[n]["unified"]["mDice"]) for n in ("cfenet_alone", "x0_one_step", "mask_trajectory",
                                                          "noise_trajectory")]
-        out.append(f"| {key} | " + " | ".join(cells) + f" | {pct(r['summary']['unified']['mDice'])} |")
+        out.append(row_label(b, key) + " " + " | ".join(cells) + f" | {pct(r['summary']['unified']['mDice'])} |")
     steps = sorted({int(k.split("_t")[1]) for k in d0["decoders_given_true_mask"]})
     out += ["", "Each decoder alone, given the true mask noised to t: Dice (pixels pooled, model resolution) of the "
             "mask its output implies (the x0 decoder directly; the eps decoder through x0 = (x_t - sqrt(1 - abar_t) "
             "eps) / sqrt(abar_t)). The sampler uses the eps decoder on the noise trajectory from t = 599 and for "
             "every mask's last step at t = 299.", "",
-            "| dataset | " + " | ".join(f"eps t={t} | x0 t={t}" for t in steps) + " |",
-            "|---|" + "---|---|" * len(steps)]
-    for key, r in diagnosed:
+            first + " " + " | ".join(f"eps t={t} | x0 t={t}" for t in steps) + " |", rule + "---|---|" * len(steps)]
+    for b, key, r in diagnosed:
         g = r["diagnostics"]["decoders_given_true_mask"]
-        out.append(f"| {key} | " + " | ".join(f"{pct(g[f'eps_t{t}'])} | {pct(g[f'x0_t{t}'])}" for t in steps) + " |")
+        out.append(row_label(b, key) + " " + " | ".join(f"{pct(g[f'eps_t{t}'])} | {pct(g[f'x0_t{t}'])}"
+                                                        for t in steps) + " |")
     return out
 
 
@@ -253,6 +262,26 @@ def _why_below(runs: dict) -> list[str]:
     return lines
 
 
+def _longer_budget_unified(payload: dict) -> list[str]:
+    """Per longer budget run on the unified set: UniSegDiff vs UNet there, and how the eps decoder moved."""
+    here = payload["runs"].get("Unified/UniSegDiffTrainer") or {}
+    lines = []
+    for minutes, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0])):
+        usd, unet = runs.get("Unified/UniSegDiffTrainer"), runs.get("Unified/CFENetTrainer")
+        if float(minutes) <= payload["budget_minutes"] or not usd or not unet:
+            continue
+        line = (f"- **Unified task at {minutes} minutes per network:** UniSegDiff vs its UNet "
+                f"{_vs(usd['summary']['unified']['mDice'], unet['summary']['unified']['mDice'])}")
+        d, d0 = usd.get("diagnostics", {}), here.get("diagnostics", {})
+        if "mask_trajectory" in d and "mask_trajectory" in d0:
+            line += (f"; against {payload['budget_minutes']:g} minutes the eps decoder's implied mask at t = 599 went "
+                     f"from {pct(d0['decoders_given_true_mask']['eps_t599'])} to "
+                     f"{pct(d['decoders_given_true_mask']['eps_t599'])} and the noise trajectory's single masks from "
+                     f"{pct(d0['noise_trajectory']['unified']['mDice'])} to {pct(d['noise_trajectory']['unified']['mDice'])}")
+        lines.append(line + ".")
+    return lines
+
+
 def _longer_budget_effect(payload: dict) -> str:
     """', and a longer budget: ...' with each longer-budget run's mDice beside this budget's, or '' if none ran."""
     parts = []
@@ -314,7 +343,7 @@ def reading(payload: dict) -> list[str]:
                      f"{pct(usd)}. Given the true mask noised to t = 599, the eps decoder's implied mask has Dice "
                      f"{pct(g['eps_t599'])} against the x0 decoder's {pct(g['x0_t599'])} (t = 299: {pct(g['eps_t299'])} "
                      f"vs {pct(g['x0_t299'])}).")
-    lines += _nnunet_steps(runs) + _why_below(runs)
+    lines += _nnunet_steps(runs) + _why_below(runs) + _longer_budget_unified(payload)
     usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
     if usd_run and unet_run:
         unet_steps = unet_run["epochs"]["cfenet"] * unet_run["iterations_per_epoch"]

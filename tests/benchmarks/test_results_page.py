@@ -63,6 +63,13 @@ def test_diagnostics_tables_and_why_below():
     why = next(line for line in page.splitlines() if line.startswith("- **BUSI: UniSegDiff 50.0 below its UNet 62.0"))
     assert "improves on its condition (66.0" in why and "score 58.0" in why and "t = 599, 31.0" in why
     assert "After 70 DNet steps" in why
+    longer = {**usd, "diagnostics": {**usd["diagnostics"], "noise_trajectory": summary(0.45)}}
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+                   "preset": "cpu", "runs": runs, "paper_table3": PAPER, "cases": {},
+                   "other_budgets": {"12": {"BUSI/UniSegDiffTrainer": longer}}})
+    assert "| BUSI | 5 | 62.0 | 66.0 | 58.0 | 31.0 | 50.0 |" in page
+    assert "| BUSI | 12 | 62.0 | 66.0 | 58.0 | 45.0 | 50.0 |" in page
+    assert "| BUSI | 12 | 90.0 | 95.0 | 30.0 | 85.0 |" in page
 
 
 def test_other_budgets_table_sits_beside_this_budgets_figures():
@@ -118,3 +125,22 @@ def test_polyp_sources_and_unet_factors_sections_come_from_the_payload():
     bare = render({"machine": {"cpu": "x", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0], "preset": "cpu",
                    "runs": {}, "paper_table3": PAPER, "cases": {}})
     assert "## Colon polyp by source" not in bare and "against a plain UNet" not in bare
+
+
+def test_longer_unified_budget_shows_the_gap_and_the_eps_decoder_moving():
+    def usd_run(dice, eps599, noise):
+        r = run("Unified", "UniSegDiffTrainer", {0: summary(dice)})
+        r["diagnostics"] = {"cfenet_alone": summary(0.6), "x0_one_step": summary(0.6), "mask_trajectory": summary(0.5),
+                            "noise_trajectory": summary(noise), "samples": 2, "cases": 96,
+                            "decoders_given_true_mask": {"eps_t299": 0.9, "x0_t299": 0.95, "eps_t599": eps599,
+                                                         "x0_t599": 0.8}}
+        return r
+    here = {"Unified/UniSegDiffTrainer": usd_run(0.6, 0.5, 0.4),
+            "Unified/CFENetTrainer": run("Unified", "CFENetTrainer", {0: summary(0.63)})}
+    longer = {"Unified/UniSegDiffTrainer": usd_run(0.67, 0.74, 0.6),
+              "Unified/CFENetTrainer": run("Unified", "CFENetTrainer", {0: summary(0.69)})}
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+                   "preset": "cpu", "runs": here, "paper_table3": PAPER, "cases": {}, "other_budgets": {"12": longer}})
+    assert ("- **Unified task at 12 minutes per network:** UniSegDiff vs its UNet 67.0 vs 69.0 (-2.0 points); against "
+            "5 minutes the eps decoder's implied mask at t = 599 went from 50.0 to 74.0 and the noise trajectory's "
+            "single masks from 40.0 to 60.0.") in page
