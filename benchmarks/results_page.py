@@ -263,22 +263,28 @@ def _why_below(runs: dict) -> list[str]:
 
 
 def _longer_budget_unified(payload: dict) -> list[str]:
-    """Per longer budget run on the unified set: UniSegDiff vs UNet there, and how the eps decoder moved."""
-    here = payload["runs"].get("Unified/UniSegDiffTrainer") or {}
+    """Per longer budget: UniSegDiff vs its UNet on every dataset run there, and how the eps decoder moved."""
     lines = []
     for minutes, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0])):
-        usd, unet = runs.get("Unified/UniSegDiffTrainer"), runs.get("Unified/CFENetTrainer")
-        if float(minutes) <= payload["budget_minutes"] or not usd or not unet:
+        if float(minutes) <= payload["budget_minutes"]:
             continue
-        line = (f"- **Unified task at {minutes} minutes per network:** UniSegDiff vs its UNet "
-                f"{_vs(usd['summary']['unified']['mDice'], unet['summary']['unified']['mDice'])}")
-        d, d0 = usd.get("diagnostics", {}), here.get("diagnostics", {})
-        if "mask_trajectory" in d and "mask_trajectory" in d0:
-            line += (f"; against {payload['budget_minutes']:g} minutes the eps decoder's implied mask at t = 599 went "
-                     f"from {pct(d0['decoders_given_true_mask']['eps_t599'])} to "
-                     f"{pct(d['decoders_given_true_mask']['eps_t599'])} and the noise trajectory's single masks from "
-                     f"{pct(d0['noise_trajectory']['unified']['mDice'])} to {pct(d['noise_trajectory']['unified']['mDice'])}")
-        lines.append(line + ".")
+        vs, moved = [], []
+        for key in ("BUSI", "Polyp", "COVID", "Unified"):
+            usd, unet = runs.get(f"{key}/UniSegDiffTrainer"), runs.get(f"{key}/CFENetTrainer")
+            if not usd or not unet:
+                continue
+            vs.append(f"{key} {_vs(usd['summary']['unified']['mDice'], unet['summary']['unified']['mDice'])}")
+            d = usd.get("diagnostics", {})
+            d0 = (payload["runs"].get(f"{key}/UniSegDiffTrainer") or {}).get("diagnostics", {})
+            if "mask_trajectory" in d and "mask_trajectory" in d0:
+                moved.append(f"{key} {pct(d0['decoders_given_true_mask']['eps_t599'])} to "
+                             f"{pct(d['decoders_given_true_mask']['eps_t599'])} (x0 decoder "
+                             f"{pct(d['decoders_given_true_mask']['x0_t599'])})")
+        if vs:
+            lines.append(f"- **At {minutes} minutes per network**, UniSegDiff vs its UNet: " + "; ".join(vs) + "."
+                         + (f" Against {payload['budget_minutes']:g} minutes the eps decoder's implied mask at "
+                            "t = 599 went from " + ", ".join(moved) + ": better, still the weak stage."
+                            if moved else ""))
     return lines
 
 
