@@ -227,19 +227,19 @@ class Benchmark:
         # it never reaches the Primus trainers, whose timm -> torchvision import fails with torch pinned
         trainer_dir = Path(nnunetv2.__file__).parent / "training" / "nnUNetTrainer"
         shutil.copyfile(Path(__file__).parent / "nnunet_budget_trainer.py", trainer_dir / "nnUNetTrainer_CPUBudget.py")
-        did = 700 + DATASETS[key][0] - 600
-        name = f"Dataset{did:03d}_{key}"
+        did, name = self.nnunet_name(key)
         self.export_nnunet(key, name)
         bindir = Path(sys.executable).parent
         self.plan_nnunet(key, did, name, bindir)
         shutil.copyfile(self.work / "pre" / self.name(key) / "splits_final.json",
                         self.work / "nnunet_pre" / name / "splits_final.json")
+        budget_plans = self.nnunet_budget_plans(name)
         per_fold, walls, epochs = {}, [], []
         for f in self.folds:
             walls.append(log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", str(f), "-tr", "nnUNetTrainer_CPUBudget",
-                                  "-p", self.nnunet_plans, "-device", self.device],
-                                 self.work / "logs" / f"nnunet_train_{key}_{self.nnunet_plans}_fold{f}.log", {}))
-            fold = self.work / "nnunet_res" / name / f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}__2d" / f"fold_{f}"
+                                  "-p", budget_plans, "-device", self.device],
+                                 self.work / "logs" / f"nnunet_train_{key}_{budget_plans}_fold{f}.log", {}))
+            fold = self.nnunet_fold_dir(name, f)
             out = fold / "usd_summary.json"
             log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
                      str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
@@ -264,6 +264,26 @@ class Benchmark:
         self.runs[run_id] = result
         self.save_state()
         return result
+
+    def nnunet_budget_plans(self, name: str) -> str:
+        """A copy of nnU-Net's plan named after this budget, so each budget's run gets its own results folder; it
+        keeps the plan's data_identifier, so every budget trains on the same preprocessed arrays."""
+        budget_plans = f"{self.nnunet_plans}_{self.tag}"
+        pre = self.work / "nnunet_pre" / name
+        if not (pre / f"{budget_plans}.json").is_file():
+            plans = json.loads((pre / f"{self.nnunet_plans}.json").read_text())
+            save_json({**plans, "plans_name": budget_plans}, pre / f"{budget_plans}.json")
+        return budget_plans
+
+    def nnunet_name(self, key: str) -> tuple[int, str]:
+        """nnU-Net's dataset id and name for one of ours (7xx beside our 6xx)."""
+        did = 700 + DATASETS[key][0] - 600
+        return did, f"Dataset{did:03d}_{key}"
+
+    def nnunet_fold_dir(self, name: str, fold: int, tag: str | None = None) -> Path:
+        """The fold folder of nnU-Net's run at a budget (this one unless `tag` names another)."""
+        return (self.work / "nnunet_res" / name / f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}_{tag or self.tag}__2d"
+                / f"fold_{fold}")
 
     def plan_nnunet(self, key: str, did: int, name: str, bindir: Path) -> None:
         """nnU-Net's fingerprint, plan and preprocessing; on a CPU planned at the cpu preset's resolution."""
@@ -356,11 +376,9 @@ class Benchmark:
                     continue
                 cases = {}
                 for f in run["folds"]:
-                    if method == "nnU-Net":  # one nnU-Net results folder per plan: only this budget's run is there
-                        if minutes != f"{self.budget_minutes:g}":
-                            continue
-                        summary = (self.work / "nnunet_res" / self.name("Polyp") /
-                                   f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}__2d" / f"fold_{f}" / "usd_summary.json")
+                    if method == "nnU-Net":
+                        tag = f"cpu{float(minutes):g}m" if self.preset == "cpu" else self.tag
+                        summary = self.nnunet_fold_dir(self.nnunet_name("Polyp")[1], f, tag) / "usd_summary.json"
                     else:
                         summary = self.fold_dir("Polyp", method, run["plan"], f) / "validation" / "summary.json"
                     if summary.is_file():
