@@ -399,8 +399,9 @@ class Benchmark:
         out.parent.mkdir(parents=True, exist_ok=True)
         save_json(payload, out, indent=1)
         page = self.out_root / "documentation" / "results.md"
-        page.with_name(page.name + ".tmp").write_text(render_markdown(payload))
-        page.with_name(page.name + ".tmp").replace(page)
+        tmp = page.with_name(page.name + ".tmp")
+        tmp.write_text(render_markdown(payload))
+        tmp.replace(page)
         print(f"wrote {out} and documentation/results.md")
 
 

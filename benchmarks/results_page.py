@@ -102,10 +102,15 @@ def render(payload: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _other_budgets(payload: dict, longer_only: bool = False) -> list[tuple[str, dict]]:
+    """(minutes, runs) of the other budgets, shortest first; only those longer than this one if asked."""
+    return [(m, runs) for m, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
+            if not longer_only or float(m) > payload["budget_minutes"]]
+
+
 def diagnostics_tables(payload: dict, fold: int) -> list[str]:
     """Where UniSegDiff's accuracy goes: per stage of the sampler, and per decoder and timestep (every budget run)."""
-    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + sorted(
-        payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
+    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + _other_budgets(payload)
     diagnosed = [(b, k, r) for b, runs in budgets for k in ("BUSI", "Polyp", "COVID", "Unified")
                  if (r := run_of(runs, k, "UniSegDiffTrainer")) and "mask_trajectory" in r.get("diagnostics", {})]
     if not diagnosed:
@@ -155,7 +160,7 @@ def other_budgets_table(payload: dict) -> list[str]:
            "| dataset | method | budget (min per network) | steps | training (s) | mDice | mDice at " + budget
            + " min | note |",
            "|---|---|---|---|---|---|---|---|"]
-    for minutes, runs in sorted(others.items(), key=lambda kv: float(kv[0])):
+    for minutes, runs in _other_budgets(payload):
         for key, r in runs.items():
             here = payload["runs"].get(key)
             out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {minutes} | {_steps(r)} | "
@@ -250,7 +255,7 @@ def _why_below(runs: dict) -> list[str]:
                 round(100 * r["summary"]["unified"]["mDice"], 1) >= round(100 * unet, 1):  # below as printed
             continue
         x0, mask, noise = (d[n]["unified"]["mDice"] for n in ("x0_one_step", "mask_trajectory", "noise_trajectory"))
-        dnet_steps = r["epochs"].get("dnet", 0) * r["iterations_per_epoch"]
+        dnet_steps = _steps(r)
         lines.append(
             f"- **{key}: UniSegDiff {pct(r['summary']['unified']['mDice'])} below its UNet {pct(unet)}.** DNet's x0 "
             f"decoder alone {'improves on' if x0 > unet else 'does not improve on'} its condition ({pct(x0)} in one "
@@ -265,9 +270,7 @@ def _why_below(runs: dict) -> list[str]:
 def _longer_budget_unified(payload: dict) -> list[str]:
     """Per longer budget: UniSegDiff vs its UNet on every dataset run there, and how the eps decoder moved."""
     lines = []
-    for minutes, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0])):
-        if float(minutes) <= payload["budget_minutes"]:
-            continue
+    for minutes, runs in _other_budgets(payload, longer_only=True):
         vs, moved = [], []
         for key in ("BUSI", "Polyp", "COVID", "Unified"):
             usd, unet = runs.get(f"{key}/UniSegDiffTrainer"), runs.get(f"{key}/CFENetTrainer")
@@ -291,9 +294,7 @@ def _longer_budget_unified(payload: dict) -> list[str]:
 def _longer_budget_effect(payload: dict) -> str:
     """', and a longer budget: ...' with each longer-budget run's mDice beside this budget's, or '' if none ran."""
     parts = []
-    for minutes, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0])):
-        if float(minutes) <= payload["budget_minutes"]:
-            continue
+    for minutes, runs in _other_budgets(payload, longer_only=True):
         for key, r in runs.items():
             here = payload["runs"].get(key)
             if here:
@@ -352,8 +353,7 @@ def reading(payload: dict) -> list[str]:
     lines += _nnunet_steps(runs) + _why_below(runs) + _longer_budget_unified(payload)
     usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
     if usd_run and unet_run:
-        unet_steps = unet_run["epochs"]["cfenet"] * unet_run["iterations_per_epoch"]
-        dnet_steps = usd_run["epochs"].get("dnet", 0) * usd_run["iterations_per_epoch"]
+        unet_steps, dnet_steps = _steps(unet_run), _steps(usd_run)
         lines.append(f"- Compute: on the unified set the UNet trained {unet_steps} steps "
                      f"({unet_run['train_seconds']:g} s); UniSegDiff reuses that network and adds {dnet_steps} DNet steps "
                      f"({usd_run['train_seconds']:g} s), so it had about twice the UNet's training compute.")
