@@ -69,6 +69,9 @@ PAPER = {  # Table 3, mDice / mIoU (%), 4-fold mean at 256 px
     "unified": {"UniSegDiff": {"BreastLesion": (79.5, 70.4), "ColonPolyp": (88.4, 82.4), "LungInfection": (79.4, 71.9)},
                 "UNet": {"BreastLesion": (71.1, 61.3), "ColonPolyp": (79.6, 71.1), "LungInfection": (64.5, 56.0)}},
 }
+# Table 4, unified task (mean over its six tasks): denoising ablations, (train epochs, inference steps, mDice, mIoU)
+PAPER_TABLE4 = {"UniSegDiffTrainer": (300, 11, 84.4, 76.3), "UniformMaskTrainer": (300, 100, 80.9, 72.6),
+                "OneStepTrainer": (300, 1, 78.6, 71.4)}
 
 
 def log_run(cmd: list[str], log: Path, env: dict) -> float:
@@ -392,7 +395,7 @@ class Benchmark:
         factors = RESULTS / "unet_factors.json"
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
-                   "paper_table3": PAPER, "other_budgets": others,
+                   "paper_table3": PAPER, "paper_table4": PAPER_TABLE4, "other_budgets": others,
                    "polyp_by_source": self.polyp_by_source({f"{self.budget_minutes:g}": self.runs, **others}),
                    "unet_factors": json.loads(factors.read_text()) if factors.is_file() else None}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"

@@ -97,15 +97,14 @@ def render(payload: dict) -> str:
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
                    f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {run_note(r)} |")
     out += diagnostics_tables(payload, folds[0])
-    out += other_budgets_table(payload) + polyp_sources_table(payload) + unet_factors_section(payload)
-    out += ["", *reading(payload)]
+    out += ablations_table(payload) + other_budgets_table(payload) + polyp_sources_table(payload)
+    out += unet_factors_section(payload) + ["", *reading(payload)]
     return "\n".join(out) + "\n"
 
 
-def _other_budgets(payload: dict, longer_only: bool = False) -> list[tuple[str, dict]]:
-    """(minutes, runs) of the other budgets, shortest first; only those longer than this one if asked."""
-    return [(m, runs) for m, runs in sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
-            if not longer_only or float(m) > payload["budget_minutes"]]
+def _other_budgets(payload: dict) -> list[tuple[str, dict]]:
+    """(minutes, runs) of the other budgets, shortest first."""
+    return sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
 
 
 def diagnostics_tables(payload: dict, fold: int) -> list[str]:
@@ -144,6 +143,34 @@ def diagnostics_tables(payload: dict, fold: int) -> list[str]:
         g = r["diagnostics"]["decoders_given_true_mask"]
         out.append(row_label(b, key) + " " + " | ".join(f"{pct(g[f'eps_t{t}'])} | {pct(g[f'x0_t{t}'])}"
                                                         for t in steps) + " |")
+    return out
+
+
+ABLATIONS = {"UniSegDiffTrainer": "staged (UniSegDiff)", "UniformMaskTrainer": "uniform t, mask target",
+             "OneStepTrainer": "one-step, mask target"}
+
+
+def ablations_table(payload: dict) -> list[str]:
+    """The denoising ablations on the unified set beside the paper's Table 4, at every budget run."""
+    paper = payload.get("paper_table4")
+    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + _other_budgets(payload)
+    ran = {m: [(b, runs[f"Unified/{m}"]) for b, runs in budgets if f"Unified/{m}" in runs] for m in ABLATIONS}
+    if not paper or not ran["UniSegDiffTrainer"] or not (ran["UniformMaskTrainer"] or ran["OneStepTrainer"]):
+        return []
+    names = [b for b, _ in budgets]
+    out = ["", "## Denoising ablations beside the paper's Table 4 (unified task)", "",
+           "Each ablation trains DNet on the same CFENet for the same budget as UniSegDiff; only the training "
+           "timesteps, the prediction target and the sampler differ. Unified mDice / mIoU; the paper's are the mean "
+           "over its six tasks after 300 epochs, ours over the four here.", "",
+           "| denoising | inference steps | paper mDice | paper mIoU | "
+           + " | ".join(f"ours at {b} min mDice | ours at {b} min mIoU" for b in names) + " |",
+           "|---|---|---|---|" + "---|---|" * len(names)]
+    for method, label in ABLATIONS.items():
+        _, steps, dice, iou = paper[method]
+        by_budget = dict(ran[method])
+        cells = [f"{pct(by_budget[b]['summary']['unified']['mDice'])} | {pct(by_budget[b]['summary']['unified']['mIoU'])}"
+                 if b in by_budget else "— | —" for b in names]
+        out.append(f"| {label} | {steps} | {dice} | {iou} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -267,11 +294,36 @@ def _why_below(runs: dict) -> list[str]:
     return lines
 
 
-def _longer_budget_unified(payload: dict) -> list[str]:
-    """Per longer budget: UniSegDiff vs its UNet on every dataset run there, and how the eps decoder moved."""
-    lines = []
-    for minutes, runs in _other_budgets(payload, longer_only=True):
-        vs, moved = [], []
+def _ablation_order(payload: dict) -> list[str]:
+    """The denoising ablations ranked as in the paper's Table 4 and as measured here, and why where they differ."""
+    paper, runs = payload.get("paper_table4"), payload["runs"]
+    ours = {m: _dice(runs, "Unified", m) for m in ABLATIONS}
+    if not paper or any(v is None for v in ours.values()):
+        return []
+
+    def ranked(percent: dict) -> str:
+        return " > ".join(f"{ABLATIONS[m].split(',')[0].split(' (')[0]} {v:.1f}" for m, v in sorted(percent.items(), key=lambda kv: -kv[1]))
+    line = (f"- Denoising ablations, unified mDice, paper (Table 4): {ranked({m: p[2] for m, p in paper.items()})}; "
+            f"ours at {payload['budget_minutes']:g} minutes: {ranked({m: 100 * v for m, v in ours.items()})}.")
+    one_step, staged = ours["OneStepTrainer"], ours["UniSegDiffTrainer"]
+    if one_step > staged:
+        d = (run_of(runs, "Unified", "UniSegDiffTrainer") or {}).get("diagnostics", {})
+        line += (" The one-step ablation spends every DNet step on the one step it samples with (t = 999, mask "
+                 "target), while the staged model spreads its steps over all timesteps and its sampler also relies on "
+                 "the eps decoder")
+        line += (f", whose implied mask at t = 599 is still at {pct(d['decoders_given_true_mask']['eps_t599'])} "
+                 f"Dice (x0 decoder {pct(d['decoders_given_true_mask']['x0_t599'])})"
+                 if "decoders_given_true_mask" in d else "")
+        line += (f"; after {_steps(run_of(runs, 'Unified', 'UniSegDiffTrainer'))} DNet steps instead of 300 epochs "
+                 "that split costs more than the staged refinement adds.")
+    return [line]
+
+
+def _budget_unified(payload: dict) -> list[str]:
+    """Per other budget: UniSegDiff vs its UNet on every dataset run there, and how the eps decoder moved."""
+    lines, here = [], payload["budget_minutes"]
+    for minutes, runs in _other_budgets(payload):
+        vs, moved, rose, weak = [], [], True, True
         for key in ("BUSI", "Polyp", "COVID", "Unified"):
             usd, unet = runs.get(f"{key}/UniSegDiffTrainer"), runs.get(f"{key}/CFENetTrainer")
             if not usd or not unet:
@@ -280,27 +332,36 @@ def _longer_budget_unified(payload: dict) -> list[str]:
             d = usd.get("diagnostics", {})
             d0 = (payload["runs"].get(f"{key}/UniSegDiffTrainer") or {}).get("diagnostics", {})
             if "mask_trajectory" in d and "mask_trajectory" in d0:
-                moved.append(f"{key} {pct(d0['decoders_given_true_mask']['eps_t599'])} to "
-                             f"{pct(d['decoders_given_true_mask']['eps_t599'])} (x0 decoder "
-                             f"{pct(d['decoders_given_true_mask']['x0_t599'])})")
-        if vs:
-            lines.append(f"- **At {minutes} minutes per network**, UniSegDiff vs its UNet: " + "; ".join(vs) + "."
-                         + (f" Against {payload['budget_minutes']:g} minutes the eps decoder's implied mask at "
-                            "t = 599 went from " + ", ".join(moved) + ": better, still the weak stage."
-                            if moved else ""))
+                short, long_ = d["decoders_given_true_mask"], d0["decoders_given_true_mask"]
+                if float(minutes) > here:
+                    short, long_ = long_, short
+                rose &= long_["eps_t599"] > short["eps_t599"]
+                weak &= long_["eps_t599"] < long_["x0_t599"]
+                moved.append(f"{key} {pct(short['eps_t599'])} to {pct(long_['eps_t599'])} (x0 decoder "
+                             f"{pct(long_['x0_t599'])})")
+        if not vs:
+            continue
+        lo, hi = sorted((float(minutes), here))
+        lines.append(f"- **At {minutes} minutes per network**, UniSegDiff vs its UNet: " + "; ".join(vs) + "."
+                     + (f" From {lo:g} to {hi:g} minutes the eps decoder's implied mask at t = 599 went from "
+                        + ", ".join(moved) + ": " + ("better" if rose else "not better everywhere")
+                        + (", still the weak stage." if weak else ".") if moved else ""))
     return lines
 
 
-def _longer_budget_effect(payload: dict) -> str:
-    """', and a longer budget: ...' with each longer-budget run's mDice beside this budget's, or '' if none ran."""
-    parts = []
-    for minutes, runs in _other_budgets(payload, longer_only=True):
+def _budget_effect(payload: dict) -> str:
+    """'; and a longer budget: ...' with each run's mDice at the longer of two budgets beside the shorter's."""
+    parts, here_minutes = [], payload["budget_minutes"]
+    for minutes, runs in _other_budgets(payload):
         for key, r in runs.items():
             here = payload["runs"].get(key)
-            if here:
-                parts.append(f"{r['dataset']} {LABELS.get(r['method'], r['method'])} "
-                             f"{_vs(r['summary']['unified']['mDice'], here['summary']['unified']['mDice'])} "
-                             f"at {minutes} against {payload['budget_minutes']:g} minutes")
+            if not here:
+                continue
+            (long_m, long_r), (short_m, short_r) = sorted(
+                [(float(minutes), r), (here_minutes, here)], key=lambda mr: -mr[0])
+            parts.append(f"{r['dataset']} {LABELS.get(r['method'], r['method'])} "
+                         f"{_vs(long_r['summary']['unified']['mDice'], short_r['summary']['unified']['mDice'])} "
+                         f"at {long_m:g} against {short_m:g} minutes")
     return ("; and a longer budget for every network: " + ", ".join(parts)
             if parts else "")
 
@@ -350,7 +411,7 @@ def reading(payload: dict) -> list[str]:
                      f"{pct(usd)}. Given the true mask noised to t = 599, the eps decoder's implied mask has Dice "
                      f"{pct(g['eps_t599'])} against the x0 decoder's {pct(g['x0_t599'])} (t = 299: {pct(g['eps_t299'])} "
                      f"vs {pct(g['x0_t299'])}).")
-    lines += _nnunet_steps(runs) + _why_below(runs) + _longer_budget_unified(payload)
+    lines += _ablation_order(payload) + _nnunet_steps(runs) + _why_below(runs) + _budget_unified(payload)
     usd_run, unet_run = run_of(runs, "Unified", "UniSegDiffTrainer"), run_of(runs, "Unified", "CFENetTrainer")
     if usd_run and unet_run:
         unet_steps, dnet_steps = _steps(unet_run), _steps(usd_run)
@@ -358,9 +419,10 @@ def reading(payload: dict) -> list[str]:
                      f"({unet_run['train_seconds']:g} s); UniSegDiff reuses that network and adds {dnet_steps} DNet steps "
                      f"({usd_run['train_seconds']:g} s), so it had about twice the UNet's training compute.")
     if payload.get("preset", "cpu") == "cpu":
+        steps = sorted(_steps(r) for r in runs.values() if r["method"] != "nnU-Net 2d") or [0]
         compute = (f"Every run here had about {budget:g} minutes of training on two CPU cores, against about 25 hours "
-                   "on four RTX 3090s in the paper (Table 7): a few hundred optimiser steps of batch 16 instead of 300 "
-                   "epochs of batch 64. The cpu preset also halves the resolution (128 px instead of 256) and uses 2 to "
+                   f"on four RTX 3090s in the paper (Table 7): {steps[0]} to {steps[-1]} optimiser steps of batch 16 "
+                   "per network instead of 300 epochs of batch 64. The cpu preset also halves the resolution (128 px instead of 256) and uses 2 to "
                    "4 times narrower networks.")
     else:
         compute = (f"Every run here had {payload['epochs'][0]} + {payload['epochs'][1]} epochs instead of the paper's "
@@ -375,7 +437,7 @@ def reading(payload: dict) -> list[str]:
               "",
               "**What would close it.** For UniSegDiff above all, DNet trained long enough for its eps decoder to be "
               "accurate at high t (the per-timestep table above), since every mask's last step and the whole noise "
-              "trajectory depend on it" + _longer_budget_effect(payload) + "; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
+              "trajectory depend on it" + _budget_effect(payload) + "; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
               "all four folds (`usd_train F -d ID` for F in 0..3, then `usd_evaluate --crossval`), and the full "
               "releases of BUSI (780 images with the normal class) and the COVID-19 CT volumes (`usd_convert_dataset "
               "covid` reads the NIfTI release). On a machine with a GPU the real-data script switches by itself to the "
