@@ -29,6 +29,11 @@ def run_note(run: dict) -> str:
     return "; ".join(notes + ([run["note"]] if run.get("note") else []))
 
 
+def _method(run_key: str) -> str:
+    """The method of a run key 'dataset/method' (the trainer's name, or nnU-Net)."""
+    return run_key.split("/", 1)[1]
+
+
 def run_of(runs: dict, dataset: str, method: str) -> dict | None:
     return runs.get(f"{dataset}/{method}")
 
@@ -187,10 +192,14 @@ def other_budgets_table(payload: dict) -> list[str]:
            "| dataset | method | budget (min per network) | steps | training (s) | mDice | mDice at " + budget
            + " min | note |",
            "|---|---|---|---|---|---|---|---|"]
+    order = {m: i for i, m in enumerate(("CFENetTrainer", "UniSegDiffTrainer", "UniformMaskTrainer", "OneStepTrainer",
+                                         "nnU-Net"))}
+    datasets = {d: i for i, d in enumerate(("BUSI", "Polyp", "COVID", "Unified"))}
     for minutes, runs in _other_budgets(payload):
-        for key, r in runs.items():
+        for key, r in sorted(runs.items(), key=lambda kv: (order.get(_method(kv[0]), len(order)),
+                                                           datasets.get(kv[1]["dataset"], len(datasets)))):
             here = payload["runs"].get(key)
-            out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {minutes} | {_steps(r)} | "
+            out.append(f"| {r['dataset']} | {LABELS.get(_method(key), _method(key))} | {minutes} | {_steps(r)} | "
                        f"{r.get('train_seconds') or '—'} | {pct(r['summary']['unified']['mDice'])} | "
                        f"{pct(here['summary']['unified']['mDice']) if here else '—'} | {run_note(r)} |")
     return out
@@ -350,20 +359,27 @@ def _budget_unified(payload: dict) -> list[str]:
 
 
 def _budget_effect(payload: dict) -> str:
-    """'; and a longer budget: ...' with each run's mDice at the longer of two budgets beside the shorter's."""
-    parts, here_minutes = [], payload["budget_minutes"]
+    """'; and a longer budget ...': per method, the range of mDice gains from the shorter to the longer budget."""
+    phrases, here_minutes = [], payload["budget_minutes"]
     for minutes, runs in _other_budgets(payload):
+        gains: dict[str, list[tuple[str, float]]] = {}
         for key, r in runs.items():
             here = payload["runs"].get(key)
             if not here:
                 continue
-            (long_m, long_r), (short_m, short_r) = sorted(
-                [(float(minutes), r), (here_minutes, here)], key=lambda mr: -mr[0])
-            parts.append(f"{r['dataset']} {LABELS.get(r['method'], r['method'])} "
-                         f"{_vs(long_r['summary']['unified']['mDice'], short_r['summary']['unified']['mDice'])} "
-                         f"at {long_m:g} against {short_m:g} minutes")
-    return ("; and a longer budget for every network: " + ", ".join(parts)
-            if parts else "")
+            longer, shorter = (r, here) if float(minutes) > here_minutes else (here, r)
+            gain = round(100 * (longer["summary"]["unified"]["mDice"] - shorter["summary"]["unified"]["mDice"]), 1)
+            gains.setdefault(LABELS.get(_method(key), _method(key)), []).append((r["dataset"], gain))
+        if not gains:
+            continue
+        parts = [f"{label} {g[0][1]:+.1f} points ({g[0][0]})" if len(g) == 1 else
+                 f"{label} {min(v for _, v in g):+.1f} to {max(v for _, v in g):+.1f} points ({len(g)} datasets)"
+                 for label, g in gains.items()]
+        lo, hi = sorted((float(minutes), here_minutes))
+        helped = all(v > 0 for g in gains.values() for _, v in g)
+        phrases.append(("and a longer budget for every network" if helped else "a longer budget for some networks")
+                       + f" (mDice from {lo:g} to {hi:g} minutes, 'Other training budgets': " + "; ".join(parts) + ")")
+    return "".join("; " + p for p in phrases)
 
 
 # images per task in the paper's Table 1

@@ -85,8 +85,20 @@ def test_other_budgets_table_sits_beside_this_budgets_figures():
     assert "| Polyp | UNet = CFENet alone (ours) | 12 | 21 | 10.0 | 70.0 | 55.0 |  |" in page
     assert "| Polyp | UniSegDiff (ours) | 12 | 210 | 10.0 | 72.0 | — | shared the cores |" in page
     assert "| 20 |" not in page
-    assert "a longer budget for every network: Polyp UNet = CFENet " \
-           "alone (ours) 70.0 vs 55.0 (+15.0 points) at 12 against 5 minutes" in page
+    assert ("and a longer budget for every network (mDice from 5 to 12 minutes, 'Other training budgets': UNet = "
+            "CFENet alone (ours) +15.0 points (Polyp));") in page
+    # a method run on several datasets is summarised as the range of its gains; a loss is not called a help
+    here["BUSI/CFENetTrainer"] = run("BUSI", "CFENetTrainer", {0: summary(0.75)})
+    longer["BUSI/CFENetTrainer"] = run("BUSI", "CFENetTrainer", {0: summary(0.7)})
+    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+                   "preset": "cpu", "runs": here, "paper_table3": PAPER, "cases": {}, "other_budgets": {"12": longer}})
+    assert ("a longer budget for some networks (mDice from 5 to 12 minutes, 'Other training budgets': UNet = "
+            "CFENet alone (ours) -5.0 to +15.0 points (2 datasets))") in page
+    # rows grouped by method, datasets in the fixed order: BUSI's UNet before Polyp's, UniSegDiff after both
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "| 12 |" in line]
+    assert [r.split(" | ")[:2] for r in rows] == [["| BUSI", "UNet = CFENet alone (ours)"],
+                                                  ["| Polyp", "UNet = CFENet alone (ours)"],
+                                                  ["| Polyp", "UniSegDiff (ours)"]]
     assert "## Other training budgets" not in render({**{"machine": {"cpu": "x", "cpu_cores": 2}},
                                                        "budget_minutes": 5.0, "folds": [0], "preset": "cpu",
                                                        "runs": here, "paper_table3": PAPER, "cases": {}})
@@ -146,12 +158,12 @@ def test_other_budget_shows_the_gap_and_the_eps_decoder_moving_from_shorter_to_l
              "(x0 decoder 80.0): better, still the weak stage.")
     assert "- **At 12 minutes per network**, UniSegDiff vs its UNet: Unified 67.0 vs 69.0 (-2.0 points)." + moved \
         in page
-    assert "a longer budget for every network: Unified UniSegDiff (ours) 67.0 vs 60.0 (+7.0 points) at 12 against 5" in page
+    assert "a longer budget for every network (mDice from 5 to 12 minutes, 'Other training budgets': UniSegDiff (ours) +7.0 points (Unified)" in page
     # the 12-minute runs as the headline, the 5-minute ones as the other budget: the same comparison, same direction
     page = render({**common, "budget_minutes": 12.0, "runs": long_, "other_budgets": {"5": short}})
     assert "- **At 5 minutes per network**, UniSegDiff vs its UNet: Unified 60.0 vs 63.0 (-3.0 points)." + moved \
         in page
-    assert "a longer budget for every network: Unified UniSegDiff (ours) 67.0 vs 60.0 (+7.0 points) at 12 against 5" in page
+    assert "a longer budget for every network (mDice from 5 to 12 minutes, 'Other training budgets': UniSegDiff (ours) +7.0 points (Unified)" in page
     # an eps decoder that got worse with the budget is not called better
     worse = {**long_, "Unified/UniSegDiffTrainer": usd_run(0.67, 0.4, 0.6)}
     assert "not better everywhere, still the weak stage." in render({**common, "budget_minutes": 5.0, "runs": short,
