@@ -153,6 +153,7 @@ def diagnostics_tables(payload: dict, fold: int) -> list[str]:
 
 ABLATIONS = {"UniSegDiffTrainer": "staged (UniSegDiff)", "UniformMaskTrainer": "uniform t, mask target",
              "OneStepTrainer": "one-step, mask target"}
+ABLATION_SHORT = {"UniSegDiffTrainer": "staged", "UniformMaskTrainer": "uniform t", "OneStepTrainer": "one-step"}
 
 
 def ablations_table(payload: dict) -> list[str]:
@@ -311,7 +312,7 @@ def _ablation_order(payload: dict) -> list[str]:
         return []
 
     def ranked(percent: dict) -> str:
-        return " > ".join(f"{ABLATIONS[m].split(',')[0].split(' (')[0]} {v:.1f}" for m, v in sorted(percent.items(), key=lambda kv: -kv[1]))
+        return " > ".join(f"{ABLATION_SHORT[m]} {v:.1f}" for m, v in sorted(percent.items(), key=lambda kv: -kv[1]))
     line = (f"- Denoising ablations, unified mDice, paper (Table 4): {ranked({m: p[2] for m, p in paper.items()})}; "
             f"ours at {payload['budget_minutes']:g} minutes: {ranked({m: 100 * v for m, v in ours.items()})}.")
     one_step, staged = ours["OneStepTrainer"], ours["UniSegDiffTrainer"]
