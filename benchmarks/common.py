@@ -1,7 +1,6 @@
 """Helpers shared by the benchmark scripts: environment, machine description, results files, tables."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -10,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+
+from unisegdiff_pipeline.jsonio import save_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -34,7 +35,7 @@ def save_results(name: str, payload: dict, folder: Path | None = None) -> Path:
     folder = Path(folder or RESULTS)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    save_json({"machine": machine(), **payload}, path)
     return path
 
 

@@ -8,7 +8,8 @@ validation cases, for each variant 'input:norm:precision:augmentation':
 input zscore (the plan's per-image z-score) or raw01 (RGB / 255); norm group, batch or instance; precision bf16
 (autocast) or fp32; augmentation flip (horizontal flips) or nnunet (the plan's full pipeline). Everything else is
 fixed: AdamW 1e-3 with cosine decay, weight decay 1e-4, gradient clipping at 1, Dice + BCE, batch 16, seed 0.
-Prints a table and writes benchmarks/results/unet_factors.json.
+Prints a table and writes benchmarks/results/unet_factors.json; rows of other step counts already there are kept
+(a run with --steps 1700 adds to one with 600), a variant run again at the same step count is replaced.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save_results  # noqa: E402
+from common import RESULTS, save_results  # noqa: E402
 
 from planning.planner import AUGMENTATION  # noqa: E402
 from unisegdiff_pipeline.diffusion.losses import segmentation_loss  # noqa: E402
@@ -105,15 +106,26 @@ def main() -> None:
     pick = [[c for c in split[part] if c.startswith(args.source)] for part in ("train", "val")]
     torch.set_num_threads(2)
     train, val = load_cases(args.work, pick[0]), load_cases(args.work, pick[1])
-    rows = {}
     print(f"{args.source}: {len(pick[0])} training / {len(pick[1])} validation cases, {args.steps} steps of batch {BATCH}")
     print(f"{'variant':28s} {'seconds':>8s} {'last loss':>10s} {'val Dice':>9s}")
+    rows = []
     for v in args.variants:
-        rows[v] = train_and_score(v, train, val, args.steps)
-        print(f"{v:28s} {rows[v]['seconds']:8.1f} {rows[v]['last_loss']:10.4f} {rows[v]['val_dice']:9.4f}", flush=True)
-    path = save_results("unet_factors", {"source": args.source, "train_cases": len(pick[0]), "val_cases": len(pick[1]),
-                                         "steps": args.steps, "batch": BATCH, "variants": rows}, args.out_dir)
+        rows.append({"variant": v, **train_and_score(v, train, val, args.steps)})
+        r = rows[-1]
+        print(f"{v:28s} {r['seconds']:8.1f} {r['last_loss']:10.4f} {r['val_dice']:9.4f}", flush=True)
+    setting = {"source": args.source, "train_cases": len(pick[0]), "val_cases": len(pick[1]), "batch": BATCH}
+    path = save_results("unet_factors", {**setting, "rows": merged_rows(args.out_dir, setting, rows)}, args.out_dir)
     print(f"wrote {path}")
+
+
+def merged_rows(out_dir: Path | None, setting: dict, rows: list[dict]) -> list[dict]:
+    """The new rows after the file's earlier rows of the same setting, minus those the new ones replace."""
+    path = Path(out_dir or RESULTS) / "unet_factors.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    if any(earlier.get(k) != v for k, v in setting.items()):
+        return rows  # another source, split or batch: the earlier rows do not compare
+    new = {(r["variant"], r["steps"]) for r in rows}
+    return [r for r in earlier.get("rows", []) if (r["variant"], r["steps"]) not in new] + rows
 
 
 if __name__ == "__main__":

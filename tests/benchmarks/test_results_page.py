@@ -123,17 +123,28 @@ def test_polyp_sources_and_unet_factors_sections_come_from_the_payload():
     by = _by_source(cases)
     assert by == {"CVC-300": {"mDice": 0.9, "cases": 1}, "Kvasir": {"mDice": pytest.approx(0.6), "cases": 2}}
     unet = run("Polyp", "CFENetTrainer", {0: summary(0.55)})
-    factors = {"source": "Kvasir", "train_cases": 445, "val_cases": 143, "steps": 600, "batch": 16,
-               "variants": {"zscore:group:bf16:flip": {"seconds": 236.0, "last_loss": 0.77, "val_dice": 0.596},
-                            "raw01:batch:fp32:flip": {"seconds": 325.6, "last_loss": 0.61, "val_dice": 0.579}}}
-    page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
-                   "preset": "cpu", "runs": {"Polyp/CFENetTrainer": unet}, "paper_table3": PAPER, "cases": {},
-                   "polyp_by_source": {"5": {"CFENetTrainer": by}}, "unet_factors": factors})
+    factors = {"source": "Kvasir", "train_cases": 445, "val_cases": 143, "batch": 16,
+               "rows": [{"variant": "zscore:group:bf16:flip", "steps": 1700, "seconds": 700.0, "last_loss": 0.5,
+                         "val_dice": 0.65},
+                        {"variant": "zscore:group:bf16:flip", "steps": 600, "seconds": 236.0, "last_loss": 0.77,
+                         "val_dice": 0.596},
+                        {"variant": "raw01:batch:fp32:flip", "steps": 600, "seconds": 325.6, "last_loss": 0.61,
+                         "val_dice": 0.579}]}
+    payload = {"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
+               "preset": "cpu", "runs": {"Polyp/CFENetTrainer": unet}, "paper_table3": PAPER, "cases": {},
+               "polyp_by_source": {"5": {"CFENetTrainer": by}}, "unet_factors": factors}
+    page = render(payload)
     assert "| budget (min per network) | method | Kvasir | CVC-300 |" in page
     assert "| 5 | UNet = CFENet alone (ours) | 60.0 (2) | 90.0 (1) |" in page
     assert "Our UNet reaches 60.0 on the 2 Kvasir validation cases after 5 minutes (21 steps" in page
-    assert "| RGB / 255 | BatchNorm | float32 | flips only | 325.6 | 0.610 | 57.9 |" in page
-    assert "the variants lie between 57.9 and 59.6" in page
+    assert "changes one training factor at a time: 600 or 1700 steps of batch 16" in page
+    rows = [line for line in page.splitlines() if line.startswith("| 600 |") or line.startswith("| 1700 |")]
+    assert rows[1] == "| 600 | RGB / 255 | BatchNorm | float32 | flips only | 325.6 | 0.610 | 57.9 |"
+    assert rows[2].startswith("| 1700 |")  # fewer steps first
+    assert ("The variants lie at 600 steps between 57.9 and 59.6; at 1700 steps 65.0: no variant comes near the "
+            "reference's 82.0, even at about its step count;") in page
+    factors["rows"][0]["val_dice"] = 0.81
+    assert "at 1700 steps the reference's figure is reached, so its step count" in render(payload)
     bare = render({"machine": {"cpu": "x", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0], "preset": "cpu",
                    "runs": {}, "paper_table3": PAPER, "cases": {}})
     assert "## Colon polyp by source" not in bare and "against a plain UNet" not in bare

@@ -38,10 +38,21 @@ def test_two_steps_per_variant_table_and_json(tmp_path):
                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     payload = json.loads((tmp_path / "unet_factors.json").read_text())
-    assert (payload["train_cases"], payload["val_cases"], payload["steps"]) == (3, 1, 2)  # Kvasir cases only
-    for variant, row in payload["variants"].items():
+    assert (payload["train_cases"], payload["val_cases"]) == (3, 1)  # Kvasir cases only
+    assert [(r["variant"], r["steps"]) for r in payload["rows"]] == [("zscore:group:fp32:flip", 2),
+                                                                     ("raw01:batch:bf16:nnunet", 2)]
+    for row in payload["rows"]:
         assert 0.0 <= row["val_dice"] <= 1.0
-        assert f"{variant:28s} {row['seconds']:8.1f} {row['last_loss']:10.4f} {row['val_dice']:9.4f}" in run.stdout
+        assert f"{row['variant']:28s} {row['seconds']:8.1f} {row['last_loss']:10.4f} {row['val_dice']:9.4f}" \
+            in run.stdout
+    # another step count adds rows; the same variant at the same count replaces its row
+    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "unet_factors.py"), "--work", str(work),
+                            "--steps", "3", "--variants", "zscore:group:fp32:flip", "--out-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = json.loads((tmp_path / "unet_factors.json").read_text())["rows"]
+    assert [(r["variant"], r["steps"]) for r in rows] == [("zscore:group:fp32:flip", 2), ("raw01:batch:bf16:nnunet", 2),
+                                                          ("zscore:group:fp32:flip", 3)]
 
 
 def test_missing_work_folder_names_the_fix(tmp_path):
