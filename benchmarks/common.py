@@ -30,11 +30,15 @@ def machine() -> dict:
     return info
 
 
+def results_path(name: str, folder: Path | None = None) -> Path:
+    """FOLDER/NAME.json, benchmarks/results by default: where save_results writes."""
+    return Path(folder or RESULTS) / f"{name}.json"
+
+
 def save_results(name: str, payload: dict, folder: Path | None = None) -> Path:
     """FOLDER/NAME.json (default benchmarks/results) with the machine description added."""
-    folder = Path(folder or RESULTS)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
+    path = results_path(name, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_json({"machine": machine(), **payload}, path)
     return path
 

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from common import RESULTS, bin_path, machine  # noqa: E402
+from common import bin_path, machine, results_path  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
 from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
@@ -74,6 +74,11 @@ PAPER = {  # Table 3, mDice / mIoU (%), 4-fold mean at 256 px
 # Table 4, unified task (mean over its six tasks): denoising ablations, (train epochs, inference steps, mDice, mIoU)
 PAPER_TABLE4 = {"UniSegDiffTrainer": (300, 11, 84.4, 76.3), "UniformMaskTrainer": (300, 100, 80.9, 72.6),
                 "OneStepTrainer": (300, 1, 78.6, 71.4)}
+
+
+def cpu_tag(minutes: float) -> str:
+    """Name part of a CPU budget's plan copies, state file and nnU-Net results folders (cpu5m, cpu12m, ...)."""
+    return f"cpu{float(minutes):g}m"
 
 
 def log_run(cmd: list[str], log: Path, env: dict) -> float:
@@ -109,7 +114,7 @@ class Benchmark:
         self.epochs = args.epochs
         self.base_plans = default_plans_name(self.preset)
         if self.preset == "cpu":  # plan copies and the state file are named after the budget (usd_plans_cpu5m, ...)
-            self.tag = f"cpu{self.budget_minutes:g}m"
+            self.tag = cpu_tag(self.budget_minutes)
         else:
             self.tag = f"{self.preset}_{self.epochs[0]}x{self.epochs[1]}ep"
         self.nnunet_plans = f"nnUNetPlans_{NNUNET_CPU_LONG_SIDE}px" if self.device == "cpu" else "nnUNetPlans"
@@ -382,7 +387,7 @@ class Benchmark:
                 cases = {}
                 for f in run["folds"]:
                     if method == "nnU-Net":
-                        tag = f"cpu{float(minutes):g}m" if self.preset == "cpu" else self.tag
+                        tag = cpu_tag(minutes) if self.preset == "cpu" else self.tag
                         summary = self.nnunet_fold_dir(self.nnunet_name("Polyp")[1], f, tag) / "usd_summary.json"
                     else:
                         summary = self.fold_dir("Polyp", method, run["plan"], f) / "validation" / "summary.json"
@@ -394,7 +399,7 @@ class Benchmark:
 
     def write_outputs(self) -> None:
         others = self.other_budgets()
-        factors = RESULTS / "unet_factors.json"
+        factors = results_path("unet_factors")
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
                    "paper_table3": PAPER, "paper_table4": PAPER_TABLE4, "other_budgets": others,

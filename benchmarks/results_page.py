@@ -34,6 +34,11 @@ def _method(run_key: str) -> str:
     return run_key.split("/", 1)[1]
 
 
+def _label(run_key: str) -> str:
+    """The table label of a run key's method."""
+    return LABELS.get(_method(run_key), _method(run_key))
+
+
 def run_of(runs: dict, dataset: str, method: str) -> dict | None:
     return runs.get(f"{dataset}/{method}")
 
@@ -98,7 +103,7 @@ def render(payload: dict) -> str:
     for key, r in runs.items():
         epochs = ", ".join(f"{k} {v}" for k, v in r["epochs"].items())
         size = "x".join(str(v) for v in r["image_size"])
-        out.append(f"| {r['dataset']} | {LABELS.get(r['method'], r['method'])} | {hw} | {r['plan']} | {size} | {epochs} "
+        out.append(f"| {r['dataset']} | {_label(key)} | {hw} | {r['plan']} | {size} | {epochs} "
                    f"| {r['iterations_per_epoch']} | {r['train_seconds'] if r['train_seconds'] is not None else '—'} "
                    f"| {r['wall_seconds_with_validation']} | {r.get('num_samples', '—')} | {run_note(r)} |")
     out += diagnostics_tables(payload, folds[0])
@@ -112,10 +117,19 @@ def _other_budgets(payload: dict) -> list[tuple[str, dict]]:
     return sorted(payload.get("other_budgets", {}).items(), key=lambda kv: float(kv[0]))
 
 
+def _all_budgets(payload: dict) -> list[tuple[str, dict]]:
+    """(minutes, runs) of this page's budget, then the other budgets shortest first."""
+    return [(f"{payload['budget_minutes']:g}", payload["runs"])] + _other_budgets(payload)
+
+
+def _shorter_longer(minutes: str, other: dict, here_minutes: float, here: dict) -> tuple[dict, dict]:
+    """(shorter, longer) of an other budget's item and this budget's."""
+    return (here, other) if float(minutes) > here_minutes else (other, here)
+
+
 def diagnostics_tables(payload: dict, fold: int) -> list[str]:
     """Where UniSegDiff's accuracy goes: per stage of the sampler, and per decoder and timestep (every budget run)."""
-    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + _other_budgets(payload)
-    diagnosed = [(b, k, r) for b, runs in budgets for k in ("BUSI", "Polyp", "COVID", "Unified")
+    diagnosed = [(b, k, r) for b, runs in _all_budgets(payload) for k in ("BUSI", "Polyp", "COVID", "Unified")
                  if (r := run_of(runs, k, "UniSegDiffTrainer")) and "mask_trajectory" in r.get("diagnostics", {})]
     if not diagnosed:
         return []
@@ -158,8 +172,7 @@ ABLATION_SHORT = {"UniSegDiffTrainer": "staged", "UniformMaskTrainer": "uniform 
 
 def ablations_table(payload: dict) -> list[str]:
     """The denoising ablations on the unified set beside the paper's Table 4, at every budget run."""
-    paper = payload.get("paper_table4")
-    budgets = [(f"{payload['budget_minutes']:g}", payload["runs"])] + _other_budgets(payload)
+    paper, budgets = payload.get("paper_table4"), _all_budgets(payload)
     ran = {m: [(b, runs[f"Unified/{m}"]) for b, runs in budgets if f"Unified/{m}" in runs] for m in ABLATIONS}
     if not paper or not ran["UniSegDiffTrainer"] or not (ran["UniformMaskTrainer"] or ran["OneStepTrainer"]):
         return []
@@ -200,7 +213,7 @@ def other_budgets_table(payload: dict) -> list[str]:
         for key, r in sorted(runs.items(), key=lambda kv: (order.get(_method(kv[0]), len(order)),
                                                            datasets.get(kv[1]["dataset"], len(datasets)))):
             here = payload["runs"].get(key)
-            out.append(f"| {r['dataset']} | {LABELS.get(_method(key), _method(key))} | {minutes} | {_steps(r)} | "
+            out.append(f"| {r['dataset']} | {_label(key)} | {minutes} | {_steps(r)} | "
                        f"{r.get('train_seconds') or '—'} | {pct(r['summary']['unified']['mDice'])} | "
                        f"{pct(here['summary']['unified']['mDice']) if here else '—'} | {run_note(r)} |")
     return out
@@ -327,16 +340,16 @@ def _ablation_order(payload: dict) -> list[str]:
         return " > ".join(f"{ABLATION_SHORT[m]} {v:.1f}" for m, v in sorted(percent.items(), key=lambda kv: -kv[1]))
     line = (f"- Denoising ablations, unified mDice, paper (Table 4): {ranked({m: p[2] for m, p in paper.items()})}; "
             f"ours at {payload['budget_minutes']:g} minutes: {ranked({m: 100 * v for m, v in ours.items()})}.")
-    one_step, staged = ours["OneStepTrainer"], ours["UniSegDiffTrainer"]
-    if one_step > staged:
-        d = (run_of(runs, "Unified", "UniSegDiffTrainer") or {}).get("diagnostics", {})
+    if ours["OneStepTrainer"] > ours["UniSegDiffTrainer"]:
+        staged = run_of(runs, "Unified", "UniSegDiffTrainer")
+        d = staged.get("diagnostics", {})
         line += (" The one-step ablation spends every DNet step on the one step it samples with (t = 999, mask "
                  "target), while the staged model spreads its steps over all timesteps and its sampler also relies on "
                  "the eps decoder")
         line += (f", whose implied mask at t = 599 is still at {pct(d['decoders_given_true_mask']['eps_t599'])} "
                  f"Dice (x0 decoder {pct(d['decoders_given_true_mask']['x0_t599'])})"
                  if "decoders_given_true_mask" in d else "")
-        line += (f"; after {_steps(run_of(runs, 'Unified', 'UniSegDiffTrainer'))} DNet steps instead of 300 epochs "
+        line += (f"; after {_steps(staged)} DNet steps instead of 300 epochs "
                  "that split costs more than the staged refinement adds.")
     return [line]
 
@@ -354,9 +367,8 @@ def _budget_unified(payload: dict) -> list[str]:
             d = usd.get("diagnostics", {})
             d0 = (payload["runs"].get(f"{key}/UniSegDiffTrainer") or {}).get("diagnostics", {})
             if "mask_trajectory" in d and "mask_trajectory" in d0:
-                short, long_ = d["decoders_given_true_mask"], d0["decoders_given_true_mask"]
-                if float(minutes) > here:
-                    short, long_ = long_, short
+                short, long_ = _shorter_longer(minutes, d["decoders_given_true_mask"], here,
+                                               d0["decoders_given_true_mask"])
                 rose &= long_["eps_t599"] > short["eps_t599"]
                 weak &= long_["eps_t599"] < long_["x0_t599"]
                 moved.append(f"{key} {pct(short['eps_t599'])} to {pct(long_['eps_t599'])} (x0 decoder "
@@ -380,9 +392,9 @@ def _budget_effect(payload: dict) -> str:
             here = payload["runs"].get(key)
             if not here:
                 continue
-            longer, shorter = (r, here) if float(minutes) > here_minutes else (here, r)
+            shorter, longer = _shorter_longer(minutes, r, here_minutes, here)
             gain = round(100 * (longer["summary"]["unified"]["mDice"] - shorter["summary"]["unified"]["mDice"]), 1)
-            gains.setdefault(LABELS.get(_method(key), _method(key)), []).append((r["dataset"], gain))
+            gains.setdefault(_label(key), []).append((r["dataset"], gain))
         if not gains:
             continue
         parts = [f"{label} {g[0][1]:+.1f} points ({g[0][0]})" if len(g) == 1 else
@@ -448,11 +460,11 @@ def reading(payload: dict) -> list[str]:
                      f"({unet_run['train_seconds']:g} s); UniSegDiff reuses that network and adds {dnet_steps} DNet steps "
                      f"({usd_run['train_seconds']:g} s), so it had about twice the UNet's training compute.")
     if payload.get("preset", "cpu") == "cpu":
-        steps = sorted(_steps(r) for r in runs.values() if r["method"] != "nnU-Net 2d") or [0]
+        steps = sorted(_steps(r) for k, r in runs.items() if _method(k) != "nnU-Net") or [0]
         compute = (f"Every run here had about {budget:g} minutes of training on two CPU cores, against about 25 hours "
                    f"on four RTX 3090s in the paper (Table 7): {steps[0]} to {steps[-1]} optimiser steps of batch 16 "
-                   "per network instead of 300 epochs of batch 64. The cpu preset also halves the resolution (128 px instead of 256) and uses 2 to "
-                   "4 times narrower networks.")
+                   "per network instead of 300 epochs of batch 64. The cpu preset also halves the resolution (128 px "
+                   "instead of 256) and uses 2 to 4 times narrower networks.")
     else:
         compute = (f"Every run here had {payload['epochs'][0]} + {payload['epochs'][1]} epochs instead of the paper's "
                    "100 + 300 (Table 7: about 25 hours on four RTX 3090s).")
@@ -466,7 +478,8 @@ def reading(payload: dict) -> list[str]:
               "",
               "**What would close it.** For UniSegDiff above all, DNet trained long enough for its eps decoder to be "
               "accurate at high t (the per-timestep table above), since every mask's last step and the whole noise "
-              "trajectory depend on it" + _budget_effect(payload) + "; then the default plan (256 px, widths 32 to 512) on a GPU for the paper's epochs, "
+              "trajectory depend on it" + _budget_effect(payload) + "; then the default plan (256 px, widths 32 to "
+              "512) on a GPU for the paper's epochs, "
               "all four folds (`usd_train F -d ID` for F in 0..3, then `usd_evaluate --crossval`), and the full "
               "releases of BUSI (780 images with the normal class) and the COVID-19 CT volumes (`usd_convert_dataset "
               "covid` reads the NIfTI release). On a machine with a GPU the real-data script switches by itself to the "

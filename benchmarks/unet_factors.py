@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, save_results  # noqa: E402
+from common import results_path, save_results  # noqa: E402
 
 from planning.planner import AUGMENTATION  # noqa: E402
 from unisegdiff_pipeline.diffusion.losses import segmentation_loss  # noqa: E402
@@ -120,7 +120,7 @@ def main() -> None:
 
 def merged_rows(out_dir: Path | None, setting: dict, rows: list[dict]) -> list[dict]:
     """The new rows after the file's earlier rows of the same setting, minus those the new ones replace."""
-    path = Path(out_dir or RESULTS) / "unet_factors.json"
+    path = results_path("unet_factors", out_dir)
     earlier = json.loads(path.read_text()) if path.is_file() else {}
     if any(earlier.get(k) != v for k, v in setting.items()):
         return rows  # another source, split or batch: the earlier rows do not compare

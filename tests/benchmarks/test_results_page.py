@@ -111,6 +111,9 @@ def test_nnunet_steps_are_stated_beside_our_unets():
     page = render({"machine": {"cpu": "AMD EPYC", "cpu_cores": 2}, "budget_minutes": 5.0, "folds": [0],
                    "preset": "cpu", "runs": runs, "paper_table3": PAPER, "cases": {}})
     assert "- nnU-Net's optimiser steps in the same budget, against our UNet's: Polyp 80 against 21 (batches" in page
+    # nnU-Net's steps stay out of our networks' step range; its rows carry the peer's label in every table
+    assert "(Table 7): 21 to 21 optimiser steps of batch 16 per network" in page
+    assert "| Polyp | nnU-Net v2 2d (peer) | AMD EPYC, 2 cores, no GPU |" in page
     del runs["Polyp/nnU-Net"]
     assert "nnU-Net's optimiser steps" not in render({"machine": {"cpu": "x", "cpu_cores": 2}, "budget_minutes": 5.0,
                                                       "folds": [0], "preset": "cpu", "runs": runs,
