@@ -5,6 +5,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +55,20 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def run(cmd: list[str], env: dict | None = None) -> None:
     """Run a console command, failing loudly."""
     subprocess.run(cmd, check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+
+
+def log_run(cmd: list[str], log: Path, env: dict | None = None) -> float:
+    """Run a command (environment plus `env`) with its output in a log file; wall seconds; raises with the log's tail
+    on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    with open(log, "w") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}).returncode
+    if code:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({code}); see {log}:\n" + "".join(open(log).readlines()[-15:]))
+    return time.time() - start
 
 
 def bin_path(command: str) -> str:

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from common import bin_path, machine, results_path  # noqa: E402
+from common import bin_path, log_run, machine  # noqa: E402
+from results_page import refresh  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
 from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
@@ -79,19 +79,6 @@ PAPER_TABLE4 = {"UniSegDiffTrainer": (300, 11, 84.4, 76.3), "UniformMaskTrainer"
 def cpu_tag(minutes: float) -> str:
     """Name part of a CPU budget's plan copies, state file and nnU-Net results folders (cpu5m, cpu12m, ...)."""
     return f"cpu{float(minutes):g}m"
-
-
-def log_run(cmd: list[str], log: Path, env: dict) -> float:
-    """Run a command with its output in a log file; returns wall seconds; raises with the log's tail on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    with open(log, "w") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, **env}).returncode
-    if code:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({code}); see {log}:\n" + "".join(open(log).readlines()[-15:]))
-    return time.time() - start
 
 
 class Benchmark:
@@ -180,7 +167,7 @@ class Benchmark:
         pre = self.work / "pre" / self.name(key)
         plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
         splits = json.loads((pre / "splits_final.json").read_text())
-        per_fold, walls, phase_time, epochs = {}, [], {}, {}
+        per_fold, walls, phase_time, epochs, case_dice = {}, [], {}, {}, {}
         for f in self.folds:
             fold = self.fold_dir(key, trainer, plans, f)
             cmd = [bin_path("usd_train"), str(f), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
@@ -193,7 +180,9 @@ class Benchmark:
             if (fold / "checkpoint_latest.pth").is_file():
                 cmd.append("--c")
             walls.append(log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{f}.log", {}))
-            per_fold[f] = _compact(json.loads((fold / "validation" / "summary.json").read_text()))
+            validation = json.loads((fold / "validation" / "summary.json").read_text())
+            per_fold[f] = _compact(validation)
+            case_dice.update({c: v["dice"] for c, v in validation["cases"].items()})
             history = _history(fold)
             for r in history:
                 phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
@@ -205,7 +194,7 @@ class Benchmark:
                   "train_seconds": round(sum(phase_time.values()), 1),
                   "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
                   "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
-                  **_fold_statistics(per_fold)}
+                  "case_dice": case_dice, **_fold_statistics(per_fold)}
         if trainer != PRETRAINED_FROM:
             result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
         self.runs[run_id] = result
@@ -399,20 +388,15 @@ class Benchmark:
 
     def write_outputs(self) -> None:
         others = self.other_budgets()
-        factors = results_path("unet_factors")
         payload = {"machine": machine(), "budget_minutes": self.budget_minutes, "folds": self.folds, "device": self.device,
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
                    "paper_table3": PAPER, "paper_table4": PAPER_TABLE4, "other_budgets": others,
-                   "polyp_by_source": self.polyp_by_source({f"{self.budget_minutes:g}": self.runs, **others}),
-                   "unet_factors": json.loads(factors.read_text()) if factors.is_file() else None}
+                   "polyp_by_source": self.polyp_by_source({f"{self.budget_minutes:g}": self.runs, **others})}
         out = self.out_root / "benchmarks" / "results" / "real_data.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         save_json(payload, out, indent=1)
-        page = self.out_root / "documentation" / "results.md"
-        tmp = page.with_name(page.name + ".tmp")
-        tmp.write_text(render_markdown(payload))
-        tmp.replace(page)
-        print(f"wrote {out} and documentation/results.md")
+        page = refresh(self.out_root / "documentation" / "results.md", out.parent)
+        print(f"wrote {out} and refreshed {page}")
 
 
 def _by_source(cases: dict) -> dict:
@@ -521,12 +505,6 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
     out["decoders_given_true_mask"] = {f"{d}_t{t}": round(float(dice_iou(*c)[0]), 4)
                                        for (d, t), c in decoder_counts.items()}
     return out
-
-
-def render_markdown(payload: dict) -> str:
-    from results_page import render
-
-    return render(payload)
 
 
 def main() -> None:

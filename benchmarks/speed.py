@@ -16,7 +16,6 @@ import resource
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save_results, table  # noqa: E402
 from inference_engine import plan_networks  # noqa: E402
 
-from planning.planner import AUGMENTATION, PRESETS  # noqa: E402
-from unisegdiff_pipeline.diffusion.sampler import StagedSampler  # noqa: E402
+from planning.planner import PRESETS  # noqa: E402
+from unisegdiff_pipeline.training.augmentation import AUGMENTATION  # noqa: E402
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule  # noqa: E402
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch  # noqa: E402
 from unisegdiff_pipeline.staple import staple  # noqa: E402

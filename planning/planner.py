@@ -6,6 +6,7 @@ import math
 
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample, parameter_count
+from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES
 
 PRESETS = {
     # the paper's setting: 256x256, batch from GPU memory (at most the paper's 64), 300 DNet epochs
@@ -13,7 +14,8 @@ PRESETS = {
         "image_size": 256, "cfenet_widths": [32, 64, 128, 256, 512], "dnet_widths": [32, 64, 128, 256, 512],
         "time_embedding_dim": 128, "dca_heads": 8, "cfenet_epochs": 100, "dnet_epochs": 300,
         "cfenet_lr": 1e-4, "dnet_lr": 1e-4, "max_batch_size": 64, "fixed_batch_size": None, "num_workers": 8,
-        "norm": "instance", "eps_parameterization": "direct",
+        "norm": "instance", "eps_parameterization": "direct", "cfenet_downsampling": "strided_conv",
+        "lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet", "image_normalization": "per_image",
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates
     # (DNet half as wide as CFENet: it refines a mask under strong CFENet conditioning; GroupNorm is ~25 % faster
@@ -24,24 +26,27 @@ PRESETS = {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
         "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100, "norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
-        "eps_parameterization": "v",
+        "eps_parameterization": "v", "cfenet_downsampling": "strided_conv", "lr_scheduler": "cosine",
+        "grad_clip_norm": 1.0, "augmentation": "nnunet", "image_normalization": "per_image",
     },
 }
 DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
 MIN_BATCH_SIZE = 2
 # bytes that are not activations: CUDA context, cuDNN workspaces, allocator slack
 RESERVED_GPU_BYTES = 2.0 * 2 ** 30
-AUGMENTATION = {
-    "rotation_degrees": 180, "p_rotation": 0.2, "scaling": [0.7, 1.4], "p_scaling": 0.2, "mirror_axes": [0, 1],
-    "p_gaussian_noise": 0.1, "noise_variance": [0.0, 0.1], "p_gaussian_blur": 0.2, "blur_sigma": [0.5, 1.0],
-    "p_brightness": 0.15, "brightness": [0.75, 1.25], "p_contrast": 0.15, "contrast": [0.75, 1.25],
-    "p_low_resolution": 0.25, "low_resolution_scale": [0.5, 1.0], "p_gamma": 0.3, "gamma": [0.7, 1.5],
-}
+IMAGE_NORMALIZATIONS = ("per_image", "per_task")
 
 
-def normalization_for(task_fp: dict) -> dict:
-    """CT: clip to the task's lesion (0.5, 99.5) percentiles, z-score with lesion mean/std; others: per-image z-score."""
+def normalization_for(task_fp: dict, image_normalization: str = "per_image") -> dict:
+    """CT: clip to the task's lesion (0.5, 99.5) percentiles, z-score with lesion mean/std; others: z-score per image
+    and channel ('per_image') or with the task's channel mean and std over all its images ('per_task')."""
+    if image_normalization not in IMAGE_NORMALIZATIONS:
+        raise USDError(f"unknown image normalisation '{image_normalization}'; choose one of "
+                       f"{', '.join(IMAGE_NORMALIZATIONS)}")
     if task_fp["modality"].upper() != "CT":
+        if image_normalization == "per_task":
+            stats = task_fp["intensity_image"]
+            return {"scheme": "task_zscore", "mean": stats["mean"], "std": stats["std"]}
         return {"scheme": "zscore"}
     stats = task_fp["intensity_lesion"] if task_fp["intensity_lesion"]["mean"] is not None else task_fp["intensity_image"]
     return {"scheme": "ct", "lower": stats["percentile_00_5"], "upper": stats["percentile_99_5"],
@@ -74,7 +79,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     tasks = fingerprint["tasks"]
     channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
     arch = {
-        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["norm"]},
+        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["norm"],
+                   "downsampling": p["cfenet_downsampling"]},
         "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": p["norm"],
                  "time_embedding_dim": p["time_embedding_dim"], "dca_levels": [levels - 1, levels],
                  "dca_heads": p["dca_heads"], "dca_mlp_ratio": 2.0, "fusion": "concat_conv1x1",
@@ -97,29 +103,32 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
         "resize": {"rule": "stretch", "image": "bilinear, antialiased when shrinking",
                    "mask": "bilinear on {0,1} then >= 0.5 (stays binary)",
                    "prediction": "probability map resized bilinearly to the original size, then thresholded"},
-        "normalization": {t: normalization_for(fp) for t, fp in sorted(tasks.items())},
+        "normalization": {t: normalization_for(fp, p["image_normalization"]) for t, fp in sorted(tasks.items())},
         "architecture": arch,
         "batch_size": batch_size,
         "batch_size_estimate": batch,
         "diffusion": {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
                       "mask_space": "{-1,+1}"},
         "training": {
-            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999], "lr_scheduler": "cosine",
+            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999], "lr_scheduler": p["lr_scheduler"],
             "cfenet": {"epochs": p["cfenet_epochs"], "lr": p["cfenet_lr"]},
             "dnet": {"epochs": p["dnet_epochs"], "lr": p["dnet_lr"]},
             "epoch": "one pass over the fold's training cases (ceil(cases / batch) iterations)",
-            "grad_clip_norm": 1.0, "ema_decay": 0.999, "mixed_precision": True,
+            "grad_clip_norm": p["grad_clip_norm"], "ema_decay": 0.999, "mixed_precision": True, "seed": 12345,
             "timestep_policy": "staged",
             "staged": {"high_threshold": 600, "low_threshold": 300,
                        "ratios": {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]},
-                       "alpha_plus_beta": 1.0},
+                       "alpha_plus_beta": 1.0, "refinement_t": "zero",
+                       "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
+            "eps_loss_weighting": "none", "eps_loss_max_weight": 40.0, "own_estimate_probability": 0.0,
             "sampling": "task_balanced" if len(tasks) > 1 else "uniform",
             "num_workers": p["num_workers"],
             "validation_batches_per_epoch": 4,
-            "augmentation": dict(AUGMENTATION),
+            "augmentation": dict(AUGMENTATION_PROFILES[p["augmentation"]]),
         },
         "inference": {
             "sampler": "staged", "num_samples": 10, "high_threshold": 600, "low_threshold": 300, "ddim_interval": 30,
+            "final_decoder": "eps",
             "eta": 0.0, "clip_x0": True, "fusion": "staple",
             "staple": {"iterations": 20, "init_sensitivity": 0.9, "init_fpr": 0.1, "prior": 0.5},
             "threshold": 0.5, "batch_images": 8,

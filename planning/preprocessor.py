@@ -7,7 +7,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.jsonio import load_json, save_json

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from unisegdiff_pipeline.errors import USDError
 
-NORMALIZATION_SCHEMES = ("zscore", "ct", "rgb_to_0_1", "none")
+NORMALIZATION_SCHEMES = ("zscore", "task_zscore", "ct", "rgb_to_0_1", "none")
 EPS = 1e-8
 
 
@@ -33,6 +33,12 @@ def normalize(arr: np.ndarray, scheme: dict) -> np.ndarray:
         mean = arr.reshape(arr.shape[0], -1).mean(1)[:, None, None]
         std = arr.reshape(arr.shape[0], -1).std(1)[:, None, None]
         return (arr - mean) / np.maximum(std, EPS)
+    if kind == "task_zscore":  # the task's channel mean and std over all its images: contrast and colour kept
+        out = np.empty_like(arr)
+        for c in range(arr.shape[0]):
+            k = min(c, len(scheme["mean"]) - 1)
+            out[c] = (arr[c] - scheme["mean"][k]) / max(scheme["std"][k], EPS)
+        return out
     if kind == "ct":  # task statistics of lesion pixels: clip to (0.5, 99.5) percentiles, z-score
         out = np.empty_like(arr)
         for c in range(arr.shape[0]):

@@ -1,9 +1,7 @@
 """usd_plan_and_preprocess end to end: fingerprint, plan, preprocessed arrays, splits, resumability, bad input."""
 import json
-import shutil
 
 import numpy as np
-import pytest
 
 from dataset_conversion.cli import main as convert
 from planning.cli import main as plan_and_preprocess

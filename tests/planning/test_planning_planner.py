@@ -1,7 +1,7 @@
 """Planner: settings of SPEC section 4, normalisation by modality, batch size from GPU memory."""
 import pytest
 
-from planning.planner import PRESETS, estimate_batch_size, normalization_for, plan_experiment
+from planning.planner import AUGMENTATION_PROFILES, PRESETS, estimate_batch_size, normalization_for, plan_experiment
 from unisegdiff_pipeline.errors import USDError
 
 
@@ -69,3 +69,29 @@ def test_bad_preset_and_size():
         plan_experiment("D", FP, "gpu-huge")
     with pytest.raises(USDError, match="divisible"):
         plan_experiment("D", FP, "cpu", image_size=100)
+
+
+def test_recipe_settings_come_from_the_preset():
+    cfg = plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}}, "cpu")["configurations"]["2d"]
+    preset = PRESETS["cpu"]
+    assert cfg["architecture"]["cfenet"]["downsampling"] == preset["cfenet_downsampling"]
+    tr = cfg["training"]
+    assert (tr["lr_scheduler"], tr["grad_clip_norm"]) == (preset["lr_scheduler"], preset["grad_clip_norm"])
+    assert tr["augmentation"] == AUGMENTATION_PROFILES[preset["augmentation"]]
+    assert isinstance(tr["seed"], int)
+
+
+def test_mirror_profile_turns_every_other_transform_off():
+    mirror = AUGMENTATION_PROFILES["mirror"]
+    assert mirror["mirror_axes"] == [0, 1]
+    assert all(v == 0 for k, v in mirror.items() if k.startswith("p_"))
+    assert set(mirror) == set(AUGMENTATION_PROFILES["nnunet"])
+
+
+def test_per_task_normalization_uses_the_task_image_statistics():
+    fp = task_fp("endoscopy", 3)
+    assert normalization_for(fp, "per_task") == {"scheme": "task_zscore", "mean": [100.0], "std": [20.0]}
+    assert normalization_for(fp) == {"scheme": "zscore"}
+    assert normalization_for(task_fp("CT", 1), "per_task")["scheme"] == "ct"  # CT keeps its clipping rule
+    with pytest.raises(USDError, match="per_image, per_task"):
+        normalization_for(fp, "per_dataset")

@@ -26,9 +26,28 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def staged_loss(eps_hat: torch.Tensor, eps: torch.Tensor, x0_logits: torch.Tensor, mask01: torch.Tensor,
-                alpha: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """alpha * MSE(eps_hat, eps) + beta * (Dice + CE)(p, mask), per sample, averaged over the batch."""
+                alpha: torch.Tensor, beta: torch.Tensor, eps_weight: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """alpha * w * MSE(eps_hat, eps) + beta * (Dice + CE)(p, mask), per sample, averaged over the batch.
+
+    `eps_weight` w (per sample, 1 if None) rescales the noise loss, e.g. to the error of the mask it implies."""
     mse = (eps_hat.float() - eps.float()).pow(2).flatten(1).mean(1)
+    if eps_weight is not None:
+        mse = mse * eps_weight
     seg = segmentation_loss(x0_logits, mask01)
     per_sample = alpha * mse + beta * seg
     return per_sample.mean(), {"mse": mse.detach(), "seg": seg.detach(), "total": per_sample.detach()}
+
+
+EPS_LOSS_WEIGHTINGS = ("none", "x0")
+
+
+def eps_loss_weight(kind: str, abar: torch.Tensor, max_weight: float) -> torch.Tensor | None:
+    """Per-sample weight of the noise MSE: 'none' (the paper's plain MSE) or 'x0', (1 - abar) / abar capped at
+    max_weight, which turns the eps error into the error of the mask x0_hat it implies: at t = 599 the plain MSE
+    weighs that mask error by abar / (1 - abar), about 0.03."""
+    if kind == "none":
+        return None
+    if kind == "x0":
+        return ((1 - abar) / abar).clamp(max=max_weight).float()
+    raise ValueError(f"unknown eps_loss_weighting {kind!r} ({', '.join(EPS_LOSS_WEIGHTINGS)})")

@@ -68,13 +68,20 @@ class _Sampler:
         return SampleResult(prob > 0.5, prob)
 
 
+FINAL_DECODERS = ("eps", "x0")
+
+
 class StagedSampler(_Sampler):
-    """x0 step T-1 -> high-1; DDIM on mask (x0) and noise (eps) trajectories to low-1; one eps step to 0."""
+    """x0 step T-1 -> high-1; DDIM on mask (x0) and noise (eps) trajectories to low-1; one step to 0 with the eps
+    decoder (the paper's) or, with final_decoder 'x0', the x0 decoder."""
 
     def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
-                 high: int = 600, low: int = 300, interval: int = 30, eta: float = 0.0, clip_x0: bool = True):
+                 high: int = 600, low: int = 300, interval: int = 30, eta: float = 0.0, clip_x0: bool = True,
+                 final_decoder: str = "eps"):
         super().__init__(schedule, cfenet, dnet, num_samples, eta, clip_x0)
-        self.high, self.low, self.interval = high, low, interval
+        if final_decoder not in FINAL_DECODERS:
+            raise ValueError(f"unknown final_decoder {final_decoder!r} ({', '.join(FINAL_DECODERS)})")
+        self.high, self.low, self.interval, self.final_decoder = high, low, interval, final_decoder
 
     def timesteps(self) -> list[int]:
         """The DDIM times of the middle stage: high-1, high-1-interval, ..., down to low-1 (exclusive start)."""
@@ -104,10 +111,10 @@ class StagedSampler(_Sampler):
             x0n, epsn = self._from_eps(xn, t, eps_n)
             xx = _join(self.schedule.ddim_step(xm, t, t_prev, x0m, epsm, self.eta, generator),
                        self.schedule.ddim_step(xn, t, t_prev, x0n, epsn, self.eta, generator), batch)
-        # denoising refinement stage: one eps step from t = low - 1 to the clean mask
-        t_last = middle[-1]
-        eps = self.dnet(xx, self._tensor_t(t_last, xx), cond, ("eps",))["eps"]
-        x0, _ = self._from_eps(xx, t_last, eps)
+        # denoising refinement stage: one step from t = low - 1 to the clean mask
+        t_last, decoder = middle[-1], self.final_decoder
+        out = self.dnet(xx, self._tensor_t(t_last, xx), cond, (decoder,))[decoder]
+        x0, _ = self._from_eps(xx, t_last, out) if decoder == "eps" else self._from_x0_logits(xx, t_last, out)
         return self._result(x0, batch)
 
 
@@ -160,7 +167,8 @@ def build_sampler(inference: dict, schedule: DiffusionSchedule, cfenet: CFENet, 
     eta, clip = inference.get("eta", 0.0), inference.get("clip_x0", True)
     if kind == "staged":
         return StagedSampler(schedule, cfenet, dnet, n, inference.get("high_threshold", 600),
-                             inference.get("low_threshold", 300), inference.get("ddim_interval", 30), eta, clip)
+                             inference.get("low_threshold", 300), inference.get("ddim_interval", 30), eta, clip,
+                             inference.get("final_decoder", "eps"))
     if kind == "uniform":
         return UniformSampler(schedule, cfenet, dnet, n, inference.get("steps", 100), inference.get("decoder", "eps"),
                               eta, clip)

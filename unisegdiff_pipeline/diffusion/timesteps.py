@@ -12,31 +12,46 @@ import torch
 STAGES = ("rapid", "probabilistic", "refinement")
 
 
+REFINEMENT_TIMESTEPS = ("zero", "keep")
+
+
 @dataclass
 class StagedTimesteps:
-    """t ~ U{0..T-1}; t >= high -> T-1 (rapid, 1:3); low <= t < high kept (probabilistic, 1:1); t < low -> 0 (3:1)."""
+    """t ~ U{0..T-1}; t >= high -> T-1 (rapid, 1:3); low <= t < high kept (probabilistic, 1:1); t < low -> 0 (3:1).
+
+    `refinement_t` 'keep' leaves the refinement stage's t where it was drawn (0..low-1), so the eps decoder also
+    learns t = low - 1, the step the sampler ends with; 'zero' is the paper's t = 0. `stage_weights` multiply each
+    stage's alpha and beta (all 1 in the paper).
+    """
 
     timesteps: int = 1000
     high: int = 600
     low: int = 300
     ratios: dict | None = None
     alpha_plus_beta: float = 1.0
+    refinement_t: str = "zero"
+    stage_weights: dict | None = None
 
     def __post_init__(self):
         if not 0 < self.low <= self.high <= self.timesteps:
             raise ValueError(f"staged thresholds must satisfy 0 < low ({self.low}) <= high ({self.high}) <= T")
+        if self.refinement_t not in REFINEMENT_TIMESTEPS:
+            raise ValueError(f"unknown refinement_t {self.refinement_t!r} ({', '.join(REFINEMENT_TIMESTEPS)})")
         self.ratios = self.ratios or {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]}
+        self.stage_weights = {s: 1.0 for s in STAGES} | (self.stage_weights or {})
 
     def weights(self, stage: str) -> tuple[float, float]:
-        """(alpha, beta) of a stage, scaled so that alpha + beta = alpha_plus_beta."""
+        """(alpha, beta) of a stage, scaled so that alpha + beta = alpha_plus_beta times the stage's weight."""
         a, b = self.ratios[stage]
-        return self.alpha_plus_beta * a / (a + b), self.alpha_plus_beta * b / (a + b)
+        total = self.alpha_plus_beta * self.stage_weights[stage]
+        return total * a / (a + b), total * b / (a + b)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
         """(t, alpha, beta, stage index) for a batch of n."""
         t = torch.randint(0, self.timesteps, (n,), generator=generator).to(device)
         stage = torch.where(t >= self.high, 0, torch.where(t >= self.low, 1, 2))
-        t = torch.where(stage == 0, self.timesteps - 1, torch.where(stage == 2, 0, t))
+        refined = torch.zeros_like(t) if self.refinement_t == "zero" else t
+        t = torch.where(stage == 0, self.timesteps - 1, torch.where(stage == 2, refined, t))
         table = torch.tensor([self.weights(s) for s in STAGES], device=device)
         return t, table[stage, 0], table[stage, 1], stage
 
@@ -72,7 +87,8 @@ def timestep_policy(training: dict, timesteps: int):
     if kind == "staged":
         st = training.get("staged", {})
         return StagedTimesteps(timesteps, st.get("high_threshold", 600), st.get("low_threshold", 300),
-                               st.get("ratios"), st.get("alpha_plus_beta", 1.0))
+                               st.get("ratios"), st.get("alpha_plus_beta", 1.0), st.get("refinement_t", "zero"),
+                               st.get("stage_weights"))
     if kind in ("uniform_noise", "uniform_mask"):
         return UniformTimesteps(timesteps, kind.split("_")[1])
     if kind == "one_step":

@@ -13,7 +13,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=True)
     if kind == "group":  # up to 8 groups, always a divisor of the width so that any plan width works
         return nn.GroupNorm(math.gcd(8, channels), channels)
-    if kind == "batch":  # statistics across the batch; benchmarks/unet_factors.py compares it with group
+    if kind == "batch":  # statistics across the batch
         return nn.BatchNorm2d(channels)
     raise ValueError(f"unknown norm '{kind}' (instance, group, batch)")
 
@@ -39,15 +39,28 @@ class ConvBlock(nn.Module):
         return self.act(h)
 
 
-class Stage(nn.Module):
-    """`n` ConvBlocks; the first may downsample (stride 2)."""
+DOWNSAMPLING = ("strided_conv", "max_pool")
 
-    def __init__(self, c_in: int, c_out: int, n: int, norm: str, stride: int = 1, temb_dim: int | None = None):
+
+class Stage(nn.Module):
+    """`n` ConvBlocks; with stride 2 the stage halves the resolution, by its first convolution ('strided_conv',
+    nnU-Net's choice) or by a 2x2 max-pool before it ('max_pool', the classic UNet's)."""
+
+    def __init__(self, c_in: int, c_out: int, n: int, norm: str, stride: int = 1, temb_dim: int | None = None,
+                 downsampling: str = "strided_conv"):
         super().__init__()
+        if downsampling not in DOWNSAMPLING:
+            raise ValueError(f"unknown downsampling '{downsampling}' ({', '.join(DOWNSAMPLING)})")
+        # no parameters either way, so the two variants' state dicts have the same keys
+        self.pool = downsampling == "max_pool" and stride > 1
+        conv_stride = 1 if self.pool else stride
         self.blocks = nn.ModuleList(
-            [ConvBlock(c_in if i == 0 else c_out, c_out, norm, stride if i == 0 else 1, temb_dim) for i in range(n)])
+            [ConvBlock(c_in if i == 0 else c_out, c_out, norm, conv_stride if i == 0 else 1, temb_dim)
+             for i in range(n)])
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pool:
+            x = torch.nn.functional.max_pool2d(x, 2)
         for block in self.blocks:
             x = block(x, temb)
         return x

@@ -25,7 +25,8 @@ def build_cfenet(arch: dict, in_channels: int) -> CFENet:
     """CFENet of a plan."""
     _check(arch)
     c = arch["cfenet"]
-    return CFENet(in_channels, c["widths"], c.get("blocks_per_level", 2), c.get("norm", "instance"))
+    return CFENet(in_channels, c["widths"], c.get("blocks_per_level", 2), c.get("norm", "instance"),
+                  c.get("downsampling", "strided_conv"))
 
 
 def build_dnet(arch: dict, diffusion: dict | None = None) -> DNet:

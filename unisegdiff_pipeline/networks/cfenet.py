@@ -10,11 +10,13 @@ from unisegdiff_pipeline.networks.blocks import Decoder, Stage
 class CFENet(nn.Module):
     """UNet encoder-decoder; CF_l are the decoder features at level l, CF_L the bottleneck."""
 
-    def __init__(self, in_channels: int, widths: list[int], blocks_per_level: int = 2, norm: str = "instance"):
+    def __init__(self, in_channels: int, widths: list[int], blocks_per_level: int = 2, norm: str = "instance",
+                 downsampling: str = "strided_conv"):
         super().__init__()
         self.widths = list(widths)
         self.encoder = nn.ModuleList([
-            Stage(in_channels if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2)
+            Stage(in_channels if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2,
+                  downsampling=downsampling)
             for l in range(len(widths))])
         self.decoder = Decoder(self.widths, blocks_per_level, norm, out_channels=1)
 

@@ -129,3 +129,18 @@ def test_build_sampler_reads_plan_settings():
                        "low_threshold": 200}, schedule, MaskCFENet(), OracleDNet(schedule))
     assert s.num_samples == 7 and s.timesteps() == [699, 649, 599, 549, 499, 449, 399, 349, 299, 249, 199]
     assert isinstance(build_sampler({"sampler": "one_step"}, schedule, None, None), OneStepSampler)
+
+
+def test_final_decoder_x0_takes_the_last_step_with_the_x0_decoder():
+    schedule = DiffusionSchedule()
+    cfenet, dnet = MaskCFENet(), OracleDNet(schedule)
+    images, masks = true_masks(b=2)
+    sampler = build_sampler({"sampler": "staged", "num_samples": 3, "final_decoder": "x0"}, schedule, cfenet, dnet)
+    result = sampler.sample(images, torch.Generator().manual_seed(0))
+    decodes = [e[1:] for e in dnet.log if e[0] == "decode"]
+    assert decodes[-1] == ("x0", 2 * 2 * 3) and decodes[0] == ("x0", 2 * 3)
+    assert torch.equal(result.masks, masks[:, None].expand(-1, 6, -1, -1))  # the oracle's x0 is the true mask
+    import pytest
+
+    with pytest.raises(ValueError, match="final_decoder"):
+        build_sampler({"sampler": "staged", "final_decoder": "v"}, schedule, cfenet, dnet)

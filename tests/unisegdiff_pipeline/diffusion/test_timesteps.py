@@ -35,3 +35,16 @@ def test_ablation_policies():
     assert torch.all(t == 999) and torch.all(b == 1)
     with pytest.raises(ValueError):
         timestep_policy({"timestep_policy": "cosine"}, 1000)
+
+
+def test_refinement_t_keep_and_stage_weights():
+    policy = timestep_policy({"staged": {"refinement_t": "keep",
+                                         "stage_weights": {"rapid": 2.0, "refinement": 0.5}}}, 1000)
+    t, alpha, beta, stage = policy.sample(50000, torch.Generator().manual_seed(0))
+    low = t[stage == 2]
+    assert low.min() == 0 and low.max() == 299  # drawn where they fell, not set to 0
+    assert torch.allclose((alpha + beta)[stage == 0], torch.tensor(2.0))
+    assert torch.allclose((alpha + beta)[stage == 1], torch.tensor(1.0))
+    assert torch.allclose(alpha[stage == 2], torch.tensor(0.375)) and torch.allclose(beta[stage == 2], torch.tensor(0.125))
+    with pytest.raises(ValueError, match="refinement_t"):
+        StagedTimesteps(refinement_t="middle")

@@ -178,3 +178,17 @@ def test_plan_norm_names_build_their_layers(kind, layer):
     assert isinstance(make_norm(kind, 24), layer)
     with pytest.raises(ValueError, match="unknown norm 'layer'"):
         make_norm("layer", 24)
+
+
+def test_max_pool_downsampling_has_the_strided_variant_keys_and_shapes():
+    strided = build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "strided_conv"}}, 3)
+    pooled = build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "max_pool"}}, 3)
+    assert strided.state_dict().keys() == pooled.state_dict().keys()
+    pooled.load_state_dict(strided.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    (a, fa), (b, fb) = strided.forward_features(x), pooled.forward_features(x)
+    assert a.shape == b.shape == (2, 1, 64, 64) and [f.shape for f in fa] == [f.shape for f in fb]
+    assert not torch.allclose(a, b)  # same weights, another downsampling: another network
+    assert all(blk.conv.stride == (1, 1) for stage in pooled.encoder for blk in stage.blocks)
+    with pytest.raises(ValueError, match="max_pool"):
+        build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "avg"}}, 3)

@@ -223,3 +223,55 @@ def test_augmentation_never_alters_the_stored_cases(tiny_env):
     # the stream is a function of (seed, batch index): another loader started at batch 2 gives batch 2 again
     again = next(TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3, start_batch=2))
     assert np.array_equal(again["data"], batches[2]["data"]) and again["keys"] == batches[2]["keys"]
+
+
+def test_constant_learning_rate_no_clipping_and_the_plan_seed(tiny_env):
+    def trained(trainer):
+        assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
+        return load_checkpoint(fold_dir(tiny_env, trainer) / "checkpoint_final.pth")
+
+    set_plan(tiny_env, lr_scheduler="constant", grad_clip_norm=None, seed=7)
+    a = trained("CFENetTrainer_2epochs")
+    lr = json.loads((tiny_env / "pre" / DATASET / f"{PLANS}.json").read_text())["configurations"]["2d"]["training"]["cfenet"]["lr"]
+    assert [r["lr"] for r in a["progress"]["history"]] == [lr, lr]  # cosine would have decayed it
+    b = trained("CFENetTrainer_2epoch")  # another name, the same plan and seed: the same run
+    assert all(torch.equal(a["cfenet"][k], b["cfenet"][k]) for k in a["cfenet"])
+    set_plan(tiny_env, lr_scheduler="cosine", grad_clip_norm=1.0, seed=8)
+    c = trained("CFENetTrainer_2epochs")
+    assert c["progress"]["history"][0]["lr"] < lr
+    first = next(iter(a["cfenet"]))
+    assert not torch.equal(a["cfenet"][first], c["cfenet"][first])
+
+
+def test_unknown_lr_scheduler_is_one_clear_error(tiny_env, capsys):
+    set_plan(tiny_env, lr_scheduler="step")
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) != 0
+    assert "training.lr_scheduler 'step'" in capsys.readouterr().err
+
+
+def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
+    """Own-estimate noising, the x0-weighted eps loss, refinement at drawn t and the x0 final step run end to end."""
+    path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
+    plans = json.loads(path.read_text())
+    cfg = plans["configurations"]["2d"]
+    cfg["training"].update(own_estimate_probability=1.0, eps_loss_weighting="x0")
+    cfg["training"]["staged"]["refinement_t"] = "keep"
+    cfg["inference"]["final_decoder"] = "x0"
+    path.write_text(json.dumps(plans))
+    from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
+
+    seen = []
+    original = UniSegDiffTrainer._noising_source
+
+    def spy(self, images, x0, t):
+        out = original(self, images, x0, t)
+        seen.append(bool(((out - x0).abs() > 1e-6).any()))  # some rows noised from DNet's own estimate
+        return out
+
+    monkeypatch.setattr(UniSegDiffTrainer, "_noising_source", spy)
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
+    assert seen and any(seen)
+    summary = json.loads((fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "validation" / "summary.json").read_text())
+    assert 0 <= summary["unified"]["mDice"] <= 1
+    ckpt = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")
+    assert ckpt["inference"]["final_decoder"] == "x0"

@@ -11,7 +11,7 @@ from unisegdiff_pipeline.training.trainers import known_trainers
 from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
-            "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer"]
+            "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer", "UniSegDiffPaperTrainer"]
 
 
 def test_all_built_in_variants_are_known():
@@ -40,3 +40,6 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
         assert (inference["num_samples"], inference["fusion"]) == (1, "single")
     if name == "NoDCATrainer":
         assert final["architecture"]["dnet"]["dca_levels"] == []
+    if name == "UniSegDiffPaperTrainer":  # the paper's settings whatever the plan says
+        assert final["architecture"]["dnet"]["eps_parameterization"] == "direct"
+        assert (inference["sampler"], inference["final_decoder"]) == ("staged", "eps")

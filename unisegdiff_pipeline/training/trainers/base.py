@@ -16,8 +16,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
-from unisegdiff_pipeline.diffusion.losses import segmentation_loss, staged_loss
-from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, mask_to_x0
+from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
@@ -33,7 +33,8 @@ from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
 from unisegdiff_pipeline.training.progress import Timer, TrainingProgress
 
-SEED = 12345
+SEED = 12345  # plans without a training.seed
+LR_SCHEDULERS = ("cosine", "constant")
 PSEUDO_DICE_MOMENTUM = 0.9  # moving average of the validation pseudo-Dice, as nnU-Net
 
 
@@ -140,10 +141,15 @@ class UniSegDiffTrainer:
                            f"0..{len(splits) - 1} (or use 'all')")
         return splits[int(self.fold)]["train"], splits[int(self.fold)]["val"]
 
+    @property
+    def seed(self) -> int:
+        """The plan's training seed (weights' initialisation, batch stream, timesteps and noise)."""
+        return int(self.training.get("seed", SEED))
+
     def initialize(self) -> None:
         """Build the networks (and load a pretrained CFENet if given)."""
-        torch.manual_seed(SEED + self.rank)
-        np.random.seed(SEED + self.rank)
+        torch.manual_seed(self.seed + self.rank)
+        np.random.seed(self.seed + self.rank)
         self.train_cases, self.val_cases = self.split()
         folder = self.preprocessed_dir / self.cfg["data_identifier"]
         if not folder.is_dir():
@@ -174,7 +180,12 @@ class UniSegDiffTrainer:
         self.optimizer = torch.optim.AdamW(self._trainable(phase), lr=settings["lr"],
                                            weight_decay=self.training["weight_decay"], betas=tuple(self.training["betas"]))
         total = self.phase_epochs(phase) * self.iterations_per_epoch
-        self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, total))
+        kind = self.training.get("lr_scheduler", "cosine")
+        if kind not in LR_SCHEDULERS:
+            raise USDError(f"unknown training.lr_scheduler '{kind}' in plan {self.plans['plans_name']}; choose one of "
+                           f"{', '.join(LR_SCHEDULERS)}")
+        self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, total)) \
+            if kind == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
         net = self.cfenet
         if phase == "dnet":
             self.ema = ModelEMA(self.dnet, self.training["ema_decay"])
@@ -193,9 +204,10 @@ class UniSegDiffTrainer:
     def _optimize(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
-                                       self.training["grad_clip_norm"])
+        if self.training["grad_clip_norm"] is not None:  # null in the plan: no clipping
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                           self.training["grad_clip_norm"])
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.lr_scheduler.step()
@@ -211,11 +223,29 @@ class UniSegDiffTrainer:
         """Staged diffusion step: both decoders, per-sample stage weights."""
         t, alpha, beta, stage = self.policy.sample(images.shape[0], device=self.device)
         noise = torch.randn_like(target, dtype=torch.float32)
-        x_t = self.schedule.q_sample(mask_to_x0(target), t, noise)
+        x0 = mask_to_x0(target)
+        x_t = self.schedule.q_sample(self._noising_source(images, x0, t), t, noise)
+        eps = self.schedule.eps_from_x0(x_t, t, x0)  # = noise unless x_t was built from DNet's own estimate
         with self._autocast():
             out = self.train_net(images, x_t, t)
-        loss, parts = staged_loss(out["eps"], noise, out["x0"], target, alpha, beta)
+        weight = eps_loss_weight(self.training.get("eps_loss_weighting", "none"), self.schedule.abar(t, x_t).flatten(),
+                                 self.training.get("eps_loss_max_weight", 40.0))
+        loss, parts = staged_loss(out["eps"], eps, out["x0"], target, alpha, beta, weight)
         return loss, {s: parts["total"][stage == i] for i, s in enumerate(STAGES)}
+
+    def _noising_source(self, images: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What x_t is noised from: the true mask, or (training.own_estimate_probability of the samples below the
+        rapid stage) DNet's own detached one-step estimate from pure noise, as the sampler's later steps see it."""
+        p = float(self.training.get("own_estimate_probability", 0.0))
+        if p <= 0:
+            return x0
+        chosen = (torch.rand(x0.shape[0], device=x0.device) < p) & (t < self.schedule.timesteps - 1)
+        if not chosen.any():
+            return x0
+        t_first = torch.full_like(t, self.schedule.timesteps - 1)
+        with torch.no_grad(), self._autocast():
+            logits = self.train_net(images, torch.randn_like(x0), t_first)["x0"].float()
+        return torch.where(chosen[:, None, None, None], logits_to_x0(logits), x0)
 
     # ---------------------------------------------------------------- epochs
     def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -377,7 +407,7 @@ class UniSegDiffTrainer:
             # one batch stream per (phase, rank); a resumed run continues it at the epoch it stopped in
             loader = TrainingLoader(data, self.local_batch, self.training["sampling"], self.training["augmentation"],
                                     self.image_size, max(1, self.training["num_workers"]),
-                                    seed=SEED + 1009 * self.active_phases.index(phase) + 7919 * self.rank,
+                                    seed=self.seed + 1009 * self.active_phases.index(phase) + 7919 * self.rank,
                                     start_batch=self.epoch * self.iterations_per_epoch)
             augmenter = make_augmenter(loader, self.training["num_workers"])
             try:

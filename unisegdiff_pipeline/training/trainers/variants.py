@@ -1,7 +1,21 @@
 """Baseline and ablation trainers (paper Tables 3 to 6), each a small change of UniSegDiffTrainer."""
 from __future__ import annotations
 
+from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
+
+
+class UniSegDiffPaperTrainer(UniSegDiffTrainer):
+    """The paper's method wherever the paper fixes it, whatever the plan's defaults: a direct eps head, the refinement
+    stage at t = 0, the plain noise MSE on x_t from the true mask, equal stage weights, cosine learning rate,
+    nnU-Net-like augmentation and the last sampling step with the eps decoder (documentation/method.md)."""
+
+    architecture_changes = {"dnet": {"eps_parameterization": "direct"}}
+    training_changes = {
+        "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
+        "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "lr_scheduler": "cosine",
+        "augmentation": AUGMENTATION_PROFILES["nnunet"]}
+    inference_changes = {"sampler": "staged", "final_decoder": "eps"}
 
 
 class CFENetTrainer(UniSegDiffTrainer):

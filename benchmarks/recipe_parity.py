@@ -1,0 +1,257 @@
+"""Recipe parity: the 100-line plain-UNet reference against CFENetTrainer at the same steps, and what each recipe
+factor costs.
+
+    python benchmarks/recipe_parity.py --data ../shared/data --test-data ../shared/data-test parity
+    python benchmarks/recipe_parity.py --data ../shared/data factors --seeds 0 1
+
+`parity`: for each set (Kvasir and CVC-ClinicDB 1,700 steps of 16, BUSI 1,500), runs the reference script as it is
+(`../shared/yardstick/plain_unet.py`, trained on the set's images of --data, scored on those of --test-data) and our
+pipeline as a user runs it (cpu plan with the recipe's changes, `usd_train all -tr CFENetTrainer_<N>epochs` with N
+epochs making the same number of steps, `usd_predict`, `usd_evaluate` at the original image size). The test images
+are for this final report only.
+
+`factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
+trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
+recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
+
+A recipe is a set of plan changes (architecture, training, the per-image or per-task normalisation) on the cpu plan;
+`RECIPES` below names them. Finished runs are kept in the work folder's state file and skipped when run again; a
+killed training resumes (`--c`). Writes benchmarks/results/recipe_parity.json and prints the tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import bin_path, log_run, results_path, save_results  # noqa: E402
+from results_page import FACTOR_COLUMNS, PARITY_COLUMNS, factor_rows, md_table, parity_rows, refresh  # noqa: E402
+
+from planning.planner import AUGMENTATION_PROFILES, normalization_for  # noqa: E402
+from unisegdiff_pipeline.jsonio import load_json, save_json  # noqa: E402
+from unisegdiff_pipeline.training.trainers.base import deep_merge  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
+BATCH = 16
+# name -> converter, folder below --data / --test-data, converter arguments, steps, the reference's image and mask
+# folders (comma-separated lists, relative to that folder), training and test dataset ids
+SETS = {
+    "Kvasir": ("polyp", "Polyp", ["--sources", "Kvasir"], 1700, "Kvasir/images", "Kvasir/masks", 631, 641),
+    "ClinicDB": ("polyp", "Polyp", ["--sources", "CVC-ClinicDB"], 1700, "CVC-ClinicDB/images", "CVC-ClinicDB/masks",
+                 632, 642),
+    "BUSI": ("busi", "BUSI/Dataset_BUSI_with_GT", [], 1500, "benign,malignant", "benign,malignant", 633, 643),
+}
+# recipe -> changes of the cpu plan's 2d configuration; "image_normalization" re-plans the per-task normalisation
+REFERENCE_LIKE = {
+    "architecture": {"cfenet": {"norm": "instance", "downsampling": "max_pool"}},
+    "training": {"augmentation": AUGMENTATION_PROFILES["mirror"], "lr_scheduler": "constant", "grad_clip_norm": None},
+    "image_normalization": "per_task",
+}
+RECIPES = {
+    "plan": {},
+    "reference_like": REFERENCE_LIKE,
+    # the reference-like recipe with one factor put back as the plan has it
+    "reference_like+group_strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {
+        "norm": "group", "downsampling": "strided_conv"}}}),
+    "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"augmentation": AUGMENTATION_PROFILES["nnunet"]}}),
+    "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"lr_scheduler": "cosine"}}),
+    "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"grad_clip_norm": 1.0}}),
+    "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
+    "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
+}
+BASE_RECIPE = "reference_like"  # what the factor rows are compared with
+BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
+
+
+class Bench:
+    """Work folder, state file and the runs of one invocation."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.data, self.test_data = Path(args.data).resolve(), args.test_data and Path(args.test_data).resolve()
+        self.work = Path(args.work).resolve()
+        self.env = {"USD_raw": str(self.work / "raw"), "USD_preprocessed": str(self.work / "pre"),
+                    "USD_results": str(self.work / "res")}
+        self.state_path = self.work / "state.json"
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        self.out_dir = args.out_dir
+        self.steps = args.steps
+        self.reference = Path(args.reference).resolve()
+
+    def save(self) -> None:
+        """State and results, both written atomically."""
+        save_json(self.state, self.state_path, indent=1)
+        save_results("recipe_parity", {"steps_per_batch": BATCH, "recipes": RECIPES, "base_recipe": BASE_RECIPE,
+                                       **self.state}, self.out_dir)
+
+    def name(self, did: int, key: str, part: str) -> str:
+        return f"Dataset{did}_{key}{part}"
+
+    # -------------------------------------------------------------- data and plans
+    def prepare(self, key: str, with_test: bool) -> None:
+        conv, sub, extra, *_, did, test_id = SETS[key]
+        todo = [(did, self.data, "Train")] + ([(test_id, self.test_data, "Test")] if with_test else [])
+        for d, root, part in todo:
+            if not (self.work / "raw" / self.name(d, key, part) / "dataset.json").is_file():
+                log_run([bin_path("usd_convert_dataset"), conv, "-i", str(root / sub), "-d", str(d), "--name",
+                         f"{key}{part}", "--overwrite", "-np", "2"] + extra,
+                        self.work / "logs" / f"convert_{key}{part}.log", self.env)
+        if not (self.work / "pre" / self.name(did, key, "Train") / "usd_plans_cpu.json").is_file():
+            log_run([bin_path("usd_plan_and_preprocess"), "-d", str(did), "--preset", "cpu", "-np", "2"],
+                    self.work / "logs" / f"plan_{key}.log", self.env)
+
+    def recipe_plan(self, key: str, recipe: str, seed: int) -> str:
+        """Write the recipe's plan copy (and preprocess it when its normalisation differs); its plans name."""
+        did = SETS[key][6]
+        pre = self.work / "pre" / self.name(did, key, "Train")
+        plans = load_json(pre / "usd_plans_cpu.json")
+        changes = dict(RECIPES[recipe])
+        norm = changes.pop("image_normalization", "per_image")
+        cfg = plans["configurations"]["2d"]
+        cfg.update(deep_merge(cfg, changes))
+        cfg["training"]["seed"] = BASE_SEED + seed
+        cfg["training"]["validation_batches_per_epoch"] = 1
+        if norm != "per_image":
+            fingerprint = load_json(pre / "dataset_fingerprint.json")
+            cfg["normalization"] = {t: normalization_for(fp, norm) for t, fp in sorted(fingerprint["tasks"].items())}
+            cfg["data_identifier"] = f"usd_plans_cpu_{norm}_2d"
+        name = f"usd_plans_cpu_{re.sub(r'[^A-Za-z0-9]+', '_', recipe)}_s{seed}"
+        plans["plans_name"] = name
+        save_json(plans, pre / f"{name}.json")
+        log_run([bin_path("usd_plan_and_preprocess"), "-d", str(did), "--preset", "cpu", "--plans-name", name, "-np",
+                 "2"], self.work / "logs" / f"plan_{key}_{name}.log", self.env)
+        return name
+
+    # -------------------------------------------------------------- our runs
+    def train(self, key: str, recipe: str, seed: int, fold: str) -> tuple[Path, dict]:
+        """Train CFENetTrainer for the set's steps; (fold folder, timing)."""
+        did, steps = SETS[key][6], self.steps or SETS[key][3]
+        plans = self.recipe_plan(key, recipe, seed)
+        pre = self.work / "pre" / self.name(did, key, "Train")
+        split = load_json(pre / "splits_final.json")[0]
+        n_train = len(set(split["train"]) | set(split["val"])) if fold == "all" else len(split["train"])
+        per_epoch = math.ceil(n_train / BATCH)
+        epochs = max(1, round(steps / per_epoch))
+        trainer = f"CFENetTrainer_{epochs}epochs"
+        folder = self.work / "res" / self.name(did, key, "Train") / f"{trainer}__{plans}" / f"fold_{fold}"
+        cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]
+        if (folder / "checkpoint_latest.pth").is_file():
+            cmd.append("--c")
+        wall = log_run(cmd, self.work / "logs" / f"train_{key}_{plans}_{fold}.log", self.env)
+        import torch
+
+        history = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
+        seconds = sum(r["epoch_time"] for r in history)
+        return folder, {"plans": plans, "trainer": trainer, "train_cases": n_train, "steps": epochs * per_epoch,
+                        "train_seconds": round(seconds, 1), "seconds_per_step": round(seconds / (epochs * per_epoch), 4),
+                        "wall_seconds": round(wall, 1)}
+
+    def run_parity(self, key: str, recipe: str, seed: int) -> dict:
+        run_id = f"{key}/{recipe}/s{seed}"
+        runs = self.state.setdefault("parity", {}).setdefault("ours", {})
+        if run_id in runs:
+            return runs[run_id]
+        self.prepare(key, with_test=True)
+        folder, timing = self.train(key, recipe, seed, "all")
+        did, test_id = SETS[key][6], SETS[key][7]
+        test_raw = self.work / "raw" / self.name(test_id, key, "Test")
+        task = next(iter(load_json(test_raw / "dataset.json")["tasks"].values()))
+        preds = folder / "test_predictions"
+        log_run([bin_path("usd_predict"), "-i", str(test_raw / "imagesTr"), "-o", str(preds), "-d", str(did), "-f",
+                 "all", "-tr", timing["trainer"], "-p", timing["plans"], "--task", task, "--device", "cpu"],
+                self.work / "logs" / f"predict_{key}_{timing['plans']}.log", self.env)
+        log_run([bin_path("usd_evaluate"), "-r", str(test_raw / "labelsTr"), "-p", str(preds), "-d", str(test_id), "-o",
+                 str(preds / "summary.json")], self.work / "logs" / f"evaluate_{key}_{timing['plans']}.log", self.env)
+        summary = load_json(preds / "summary.json")
+        runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, **timing,
+                        "test_cases": len(summary["cases"]), "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+        self.save()
+        return runs[run_id]
+
+    def run_factor(self, key: str, recipe: str, seed: int) -> dict:
+        run_id = f"{key}/{recipe}/s{seed}"
+        runs = self.state.setdefault("factors", {})
+        if run_id in runs:
+            return runs[run_id]
+        self.prepare(key, with_test=False)
+        folder, timing = self.train(key, recipe, seed, "0")
+        summary = load_json(folder / "validation" / "summary.json")
+        runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing,
+                        "val_cases": len(summary["cases"]), "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+        self.save()
+        return runs[run_id]
+
+    # -------------------------------------------------------------- the reference
+    def run_reference(self, key: str) -> dict:
+        refs = self.state.setdefault("parity", {}).setdefault("reference", {})
+        if key in refs:
+            return refs[key]
+        _, sub, _, steps, images, masks, *_ = SETS[key]
+        steps = self.steps or steps
+
+        def folders(root: Path, spec: str) -> str:
+            return ",".join(str(root / sub / f) for f in spec.split(","))
+
+        log = self.work / "logs" / f"reference_{key}.log"
+        if not self.reference.is_file():
+            raise SystemExit(f"error: the reference script {self.reference} does not exist. Fix: pass --reference, or "
+                             f"--skip-reference for our runs only")
+        log_run([sys.executable, str(self.reference), folders(self.data, images), folders(self.data, masks),
+                 folders(self.test_data, images), folders(self.test_data, masks), "128", f"{steps}steps"], log)
+        m = re.search(r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images",
+                      log.read_text())
+        if not m:
+            raise RuntimeError(f"the reference's last line was not understood; see {log}")
+        refs[key] = {"steps": int(m[1]), "train_seconds": float(m[2]), "seconds_per_step": float(m[3]),
+                     "test_mdice": float(m[4]), "test_cases": int(m[5])}
+        self.save()
+        return refs[key]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=("parity", "factors", "table"))
+    p.add_argument("--data", required=True, help="../shared/data: training images (and the folds of 'factors')")
+    p.add_argument("--test-data", default=None, help="../shared/data-test: the parity report's test images")
+    p.add_argument("--sets", nargs="+", choices=list(SETS), default=None, help="default: all for parity, Kvasir for factors")
+    p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None,
+                   help="default: plan and reference_like for parity, every recipe for factors")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--steps", type=int, default=None, help="steps of 16 for every set (default: the set's own)")
+    p.add_argument("--reference", default=str(REFERENCE), help="the plain-UNet reference script")
+    p.add_argument("--skip-reference", action="store_true", help="parity: our runs only")
+    p.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "recipe_parity")
+    p.add_argument("--out-dir", type=Path, default=None, help="results folder (default benchmarks/results)")
+    args = p.parse_args()
+    if args.mode == "parity" and not args.test_data:
+        p.error("parity needs --test-data")
+    bench = Bench(args)
+    if args.mode == "parity":
+        for key in args.sets or list(SETS):
+            if not args.skip_reference:
+                bench.run_reference(key)
+            for recipe in args.recipes or ["plan", "reference_like"]:
+                for seed in args.seeds:
+                    bench.run_parity(key, recipe, seed)
+    elif args.mode == "factors":
+        for seed in args.seeds:  # every recipe at one seed before the next seed: an early stop still compares
+            for key in args.sets or ["Kvasir"]:
+                for recipe in args.recipes or list(RECIPES):
+                    bench.run_factor(key, recipe, seed)
+    bench.save()
+    payload = json.loads(results_path("recipe_parity", args.out_dir).read_text())
+    for title, rows, columns in (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
+                                 ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS)):
+        if rows:
+            print(title + "\n" + "\n".join(md_table(columns, rows)) + "\n")
+    if args.out_dir is None:  # the real results: the page's tables follow them
+        print(f"refreshed {refresh()}")
+    print(f"wrote {results_path('recipe_parity', args.out_dir)}")
+
+
+if __name__ == "__main__":
+    main()

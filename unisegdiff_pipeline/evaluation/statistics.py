@@ -1,0 +1,55 @@
+"""Paired comparisons on the same cases: mean difference with a bootstrap 95 % interval, and the verdict it allows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of (b - a) over paired cases with its percentile-bootstrap interval."""
+
+    mean: float
+    low: float
+    high: float
+    num_cases: int
+
+    @property
+    def verdict(self) -> str:
+        """'better' or 'worse' (b against a) when the interval excludes 0, else 'tie'."""
+        if self.low > 0:
+            return "better"
+        if self.high < 0:
+            return "worse"
+        return "tie"
+
+    def to_dict(self) -> dict:
+        """JSON form (with the verdict)."""
+        return {"mean": self.mean, "low": self.low, "high": self.high, "num_cases": self.num_cases,
+                "verdict": self.verdict}
+
+
+def paired_bootstrap(a: dict[str, float], b: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = 0) -> PairedDifference:
+    """b - a over the cases both score (case -> value), resampling cases with replacement."""
+    cases = sorted(set(a) & set(b))
+    if not cases:
+        raise ValueError("no case is scored by both sides")
+    diff = np.array([b[c] - a[c] for c in cases], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(1)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return PairedDifference(float(diff.mean()), float(low), float(high), len(cases))
+
+
+def bootstrap_mean(values: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float,
+                                                                                                             float]:
+    """(mean, low, high): the mean over cases with its percentile-bootstrap 95 % interval."""
+    zero = {c: 0.0 for c in values}
+    d = paired_bootstrap(zero, values, resamples, seed)
+    return d.mean, d.low, d.high
