@@ -38,8 +38,8 @@ GPU_PEAK_FLOPS = 790e12
 def plan_networks(preset: str, device: torch.device, channels: int = 3):
     p = PRESETS[preset]
     levels = len(p["cfenet_widths"])
-    arch = {"cfenet": {"widths": p["cfenet_widths"], "norm": p["norm"]},
-            "dnet": {"widths": p["dnet_widths"], "norm": p["norm"], "time_embedding_dim": p["time_embedding_dim"],
+    arch = {"cfenet": {"widths": p["cfenet_widths"], "norm": p["cfenet_norm"]},
+            "dnet": {"widths": p["dnet_widths"], "norm": p["dnet_norm"], "time_embedding_dim": p["time_embedding_dim"],
                      "dca_levels": [levels - 1, levels], "dca_heads": p["dca_heads"]}}
     torch.manual_seed(0)
     cfenet, dnet = build_cfenet(arch, channels).to(device).eval(), build_dnet(arch).to(device).eval()

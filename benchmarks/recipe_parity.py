@@ -10,6 +10,10 @@ pipeline as a user runs it (cpu plan with the recipe's changes, `usd_train all -
 epochs making the same number of steps, `usd_predict`, `usd_evaluate` at the original image size). The test images
 are for this final report only.
 
+`diffusion`: UniSegDiffTrainer's DNet, one DNet recipe at a time (`DNET_RECIPES`: the plan's paper settings and one
+suspect changed each), trained for --dnet-steps on top of the fold-0 CFENet of a recipe with the same seed, scored on
+the fold's validation cases and compared, paired, with that CFENet alone and with the paper's DNet settings.
+
 `factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
 trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
 recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
@@ -29,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bin_path, log_run, results_path, save_results  # noqa: E402
-from results_page import FACTOR_COLUMNS, PARITY_COLUMNS, factor_rows, md_table, parity_rows, refresh  # noqa: E402
+from results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diffusion_rows, factor_rows, md_table, \
+    parity_rows, refresh  # noqa: E402
 
 from planning.planner import AUGMENTATION_PROFILES, normalization_for  # noqa: E402
 from unisegdiff_pipeline.jsonio import load_json, save_json  # noqa: E402
@@ -46,10 +51,12 @@ SETS = {
                  632, 642),
     "BUSI": ("busi", "BUSI/Dataset_BUSI_with_GT", [], 1500, "benign,malignant", "benign,malignant", 633, 643),
 }
-# recipe -> changes of the cpu plan's 2d configuration; "image_normalization" re-plans the per-task normalisation
+# recipe -> changes of the cpu plan's 2d configuration (the CFENet phase's; DNet's stay the plan's);
+# "image_normalization" re-plans the per-task normalisation
 REFERENCE_LIKE = {
     "architecture": {"cfenet": {"norm": "instance", "downsampling": "max_pool"}},
-    "training": {"augmentation": AUGMENTATION_PROFILES["mirror"], "lr_scheduler": "constant", "grad_clip_norm": None},
+    "training": {"cfenet": {"augmentation": AUGMENTATION_PROFILES["mirror"], "lr_scheduler": "constant",
+                            "grad_clip_norm": None}},
     "image_normalization": "per_task",
 }
 RECIPES = {
@@ -58,13 +65,25 @@ RECIPES = {
     # the reference-like recipe with one factor put back as the plan has it
     "reference_like+group_strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {
         "norm": "group", "downsampling": "strided_conv"}}}),
-    "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"augmentation": AUGMENTATION_PROFILES["nnunet"]}}),
-    "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"lr_scheduler": "cosine"}}),
-    "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"grad_clip_norm": 1.0}}),
+    "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
+        "augmentation": AUGMENTATION_PROFILES["nnunet"]}}}),
+    "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"lr_scheduler": "cosine"}}}),
+    "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"grad_clip_norm": 1.0}}}),
     "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
 }
 BASE_RECIPE = "reference_like"  # what the factor rows are compared with
+# DNet recipe -> plan changes on top of its CFENet's recipe; "paper" is the plan's (the paper's) diffusion settings
+DNET_RECIPES = {
+    "paper": {},
+    "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
+    "eps_x0_weighted": {"training": {"eps_loss_weighting": "x0"}},
+    "own_estimate_half": {"training": {"own_estimate_probability": 0.5}},
+    "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
+    "final_step_x0": {"inference": {"final_decoder": "x0"}},
+    "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
+}
+BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
 
 
@@ -80,12 +99,14 @@ class Bench:
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
         self.out_dir = args.out_dir
         self.steps = args.steps
+        self.dnet_steps = args.dnet_steps
         self.reference = Path(args.reference).resolve()
 
     def save(self) -> None:
         """State and results, both written atomically."""
         save_json(self.state, self.state_path, indent=1)
         save_results("recipe_parity", {"steps_per_batch": BATCH, "recipes": RECIPES, "base_recipe": BASE_RECIPE,
+                                       "dnet_recipes": DNET_RECIPES, "base_dnet_recipe": BASE_DNET_RECIPE,
                                        **self.state}, self.out_dir)
 
     def name(self, did: int, key: str, part: str) -> str:
@@ -104,12 +125,12 @@ class Bench:
             log_run([bin_path("usd_plan_and_preprocess"), "-d", str(did), "--preset", "cpu", "-np", "2"],
                     self.work / "logs" / f"plan_{key}.log", self.env)
 
-    def recipe_plan(self, key: str, recipe: str, seed: int) -> str:
-        """Write the recipe's plan copy (and preprocess it when its normalisation differs); its plans name."""
+    def recipe_plan(self, key: str, recipe: str, changes: dict, seed: int) -> str:
+        """Write a recipe's plan copy (and preprocess it when its normalisation differs); its plans name."""
         did = SETS[key][6]
         pre = self.work / "pre" / self.name(did, key, "Train")
         plans = load_json(pre / "usd_plans_cpu.json")
-        changes = dict(RECIPES[recipe])
+        changes = dict(changes)
         norm = changes.pop("image_normalization", "per_image")
         cfg = plans["configurations"]["2d"]
         cfg.update(deep_merge(cfg, changes))
@@ -127,21 +148,30 @@ class Bench:
         return name
 
     # -------------------------------------------------------------- our runs
-    def train(self, key: str, recipe: str, seed: int, fold: str) -> tuple[Path, dict]:
-        """Train CFENetTrainer for the set's steps; (fold folder, timing)."""
-        did, steps = SETS[key][6], self.steps or SETS[key][3]
-        plans = self.recipe_plan(key, recipe, seed)
+    def train(self, key: str, recipe: str, seed: int, fold: str, dnet_recipe: str | None = None) -> tuple[Path, dict]:
+        """Train CFENetTrainer for the set's steps, or (with a DNet recipe) UniSegDiffTrainer's DNet for --dnet-steps
+        on top of that recipe's CFENet of the same seed and fold; (fold folder, timing)."""
+        did = SETS[key][6]
+        if dnet_recipe is None:
+            steps, changes, base, name = self.steps or SETS[key][3], RECIPES[recipe], "CFENetTrainer", recipe
+        else:
+            steps, base, name = self.dnet_steps, "UniSegDiffTrainer", f"{recipe}__{dnet_recipe}"
+            changes = deep_merge(RECIPES[recipe], DNET_RECIPES[dnet_recipe])
+        plans = self.recipe_plan(key, name, changes, seed)
         pre = self.work / "pre" / self.name(did, key, "Train")
         split = load_json(pre / "splits_final.json")[0]
         n_train = len(set(split["train"]) | set(split["val"])) if fold == "all" else len(split["train"])
         per_epoch = math.ceil(n_train / BATCH)
         epochs = max(1, round(steps / per_epoch))
-        trainer = f"CFENetTrainer_{epochs}epochs"
+        trainer = f"{base}_{epochs}epochs"
         folder = self.work / "res" / self.name(did, key, "Train") / f"{trainer}__{plans}" / f"fold_{fold}"
         cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]
-        if (folder / "checkpoint_latest.pth").is_file():
-            cmd.append("--c")
-        wall = log_run(cmd, self.work / "logs" / f"train_{key}_{plans}_{fold}.log", self.env)
+        if dnet_recipe is not None:
+            cmd += ["--pretrained-cfenet", str(self.train(key, recipe, seed, fold)[0] / "cfenet_final.pth")]
+        done = (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
+        if (folder / "checkpoint_final.pth").is_file() or (folder / "checkpoint_latest.pth").is_file():
+            cmd.append("--c")  # killed in training: resumed; killed in validation: validated
+        wall = 0.0 if done else log_run(cmd, self.work / "logs" / f"train_{key}_{plans}_{fold}.log", self.env)
         import torch
 
         history = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
@@ -172,16 +202,21 @@ class Bench:
         self.save()
         return runs[run_id]
 
-    def run_factor(self, key: str, recipe: str, seed: int) -> dict:
-        run_id = f"{key}/{recipe}/s{seed}"
-        runs = self.state.setdefault("factors", {})
+    def run_factor(self, key: str, recipe: str, seed: int, dnet_recipe: str | None = None) -> dict:
+        """A fold-0 run scored on its validation cases (CFENet alone, or DNet of a DNet recipe on it)."""
+        run_id = f"{key}/{recipe}/s{seed}" + (f"/{dnet_recipe}" if dnet_recipe else "")
+        runs = self.state.setdefault("diffusion" if dnet_recipe else "factors", {})
         if run_id in runs:
             return runs[run_id]
         self.prepare(key, with_test=False)
-        folder, timing = self.train(key, recipe, seed, "0")
+        if dnet_recipe:  # the CFENet it builds on is a factor run of its own, scored on the same cases
+            self.run_factor(key, recipe, seed)
+        folder, timing = self.train(key, recipe, seed, "0", dnet_recipe)
         summary = load_json(folder / "validation" / "summary.json")
         runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing,
                         "val_cases": len(summary["cases"]), "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+        if dnet_recipe:
+            runs[run_id]["dnet_recipe"] = dnet_recipe
         self.save()
         return runs[run_id]
 
@@ -197,13 +232,17 @@ class Bench:
             return ",".join(str(root / sub / f) for f in spec.split(","))
 
         log = self.work / "logs" / f"reference_{key}.log"
-        if not self.reference.is_file():
-            raise SystemExit(f"error: the reference script {self.reference} does not exist. Fix: pass --reference, or "
-                             f"--skip-reference for our runs only")
-        log_run([sys.executable, str(self.reference), folders(self.data, images), folders(self.data, masks),
-                 folders(self.test_data, images), folders(self.test_data, masks), "128", f"{steps}steps"], log)
-        m = re.search(r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images",
-                      log.read_text())
+        cmd = [sys.executable, str(self.reference), folders(self.data, images), folders(self.data, masks),
+               folders(self.test_data, images), folders(self.test_data, masks), "128", f"{steps}steps"]
+        pattern = r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images"
+        finished = log.is_file() and log.read_text().startswith("$ " + " ".join(cmd) + "\n") and \
+            re.search(pattern, log.read_text())
+        if not finished:  # a finished log of the same command is read, not run again
+            if not self.reference.is_file():
+                raise SystemExit(f"error: the reference script {self.reference} does not exist. Fix: pass --reference, "
+                                 f"or --skip-reference for our runs only")
+            log_run(cmd, log)
+        m = re.search(pattern, log.read_text())
         if not m:
             raise RuntimeError(f"the reference's last line was not understood; see {log}")
         refs[key] = {"steps": int(m[1]), "train_seconds": float(m[2]), "seconds_per_step": float(m[3]),
@@ -214,12 +253,16 @@ class Bench:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=("parity", "factors", "table"))
+    p.add_argument("mode", choices=("parity", "factors", "diffusion", "table"))
     p.add_argument("--data", required=True, help="../shared/data: training images (and the folds of 'factors')")
     p.add_argument("--test-data", default=None, help="../shared/data-test: the parity report's test images")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=None, help="default: all for parity, Kvasir for factors")
     p.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None,
                    help="default: plan and reference_like for parity, every recipe for factors")
+    p.add_argument("--dnet-recipes", nargs="+", choices=list(DNET_RECIPES), default=None,
+                   help="diffusion: DNet recipes (default all), each on the CFENet of --recipes (default reference_like)")
+    p.add_argument("--dnet-steps", type=int, default=1200, help="diffusion: DNet steps of 16 (default 1200, about 12 "
+                                                                "minutes on two CPU cores)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--steps", type=int, default=None, help="steps of 16 for every set (default: the set's own)")
     p.add_argument("--reference", default=str(REFERENCE), help="the plain-UNet reference script")
@@ -237,6 +280,12 @@ def main() -> None:
             for recipe in args.recipes or ["plan", "reference_like"]:
                 for seed in args.seeds:
                     bench.run_parity(key, recipe, seed)
+    elif args.mode == "diffusion":
+        for seed in args.seeds:
+            for key in args.sets or ["BUSI"]:
+                for recipe in args.recipes or [BASE_RECIPE]:
+                    for dnet_recipe in args.dnet_recipes or list(DNET_RECIPES):
+                        bench.run_factor(key, recipe, seed, dnet_recipe)
     elif args.mode == "factors":
         for seed in args.seeds:  # every recipe at one seed before the next seed: an early stop still compares
             for key in args.sets or ["Kvasir"]:
@@ -245,7 +294,9 @@ def main() -> None:
     bench.save()
     payload = json.loads(results_path("recipe_parity", args.out_dir).read_text())
     for title, rows, columns in (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
-                                 ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS)):
+                                 ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
+                                 ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload),
+                                  DIFFUSION_COLUMNS)):
         if rows:
             print(title + "\n" + "\n".join(md_table(columns, rows)) + "\n")
     if args.out_dir is None:  # the real results: the page's tables follow them

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS  # noqa: E402
 
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap  # noqa: E402
+from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES  # noqa: E402
 
 PAGE = Path(__file__).resolve().parents[1] / "documentation" / "results.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -270,6 +271,46 @@ FACTOR_COLUMNS = ["set", "recipe", "seeds", "steps of 16", "s/step", "val mDice 
                   "− base recipe [95 % CI]", "verdict"]
 
 
+def diffusion_rows(state: dict) -> list[list]:
+    """Per set and DNet recipe: fold-0 validation mDice over seeds, paired against its own CFENet alone and against
+    the base DNet recipe (the paper's settings)."""
+    base_recipe, rows = state.get("base_dnet_recipe"), []
+    runs, cfenets = list(state.get("diffusion", {}).values()), state.get("factors", {})
+    for key in dict.fromkeys(r["set"] for r in runs):
+        for recipe in dict.fromkeys(r["dnet_recipe"] for r in runs if r["set"] == key):
+            mine = [r for r in runs if r["set"] == key and r["dnet_recipe"] == recipe]
+            mean, low, high = bootstrap_mean(seed_mean(mine))
+            own = [cfenets[f"{key}/{r['recipe']}/s{r['seed']}"] for r in mine if f"{key}/{r['recipe']}/s{r['seed']}" in cfenets]
+            d = paired_bootstrap(seed_mean(own), seed_mean(mine)) if own else None
+            versus_cfenet = [interval(d.mean, d.low, d.high, signed=True), d.verdict] if d else ["—", "—"]
+            base = [b for b in runs if b["set"] == key and b["dnet_recipe"] == base_recipe
+                    and (b["recipe"], b["seed"]) in {(r["recipe"], r["seed"]) for r in mine}]
+            versus_base = ["—", "—"]
+            if recipe != base_recipe and base:
+                e = paired_bootstrap(seed_mean(base), seed_mean([r for r in mine if (r["recipe"], r["seed"]) in
+                                                                 {(b["recipe"], b["seed"]) for b in base}]))
+                versus_base = [interval(e.mean, e.low, e.high, signed=True), e.verdict]
+            rows.append([key, recipe, mine[0]["recipe"], ",".join(str(r["seed"]) for r in mine), mine[0]["steps"],
+                         f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}", interval(mean, low, high),
+                         *versus_cfenet, *versus_base])
+    return rows
+
+
+DIFFUSION_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "DNet steps of 16", "s/step",
+                     "val mDice [95 % CI]", "− its CFENet [95 % CI]", "verdict", "− paper settings [95 % CI]", "verdict"]
+
+
+def block_recipe_diffusion(p: dict) -> list[str]:
+    return md_table(DIFFUSION_COLUMNS, diffusion_rows(p))
+
+
+def block_dnet_recipes(p: dict) -> list[str]:
+    """What each DNet recipe changes on top of its CFENet's plan."""
+    return md_table(["DNet recipe", "changes"], [[name, "; ".join(describe_changes(c)) or
+                                                  "none (the plan's, i.e. the paper's, diffusion settings)"]
+                                                 for name, c in p.get("dnet_recipes", {}).items()])
+
+
 def block_recipe_parity(p: dict) -> list[str]:
     return md_table(PARITY_COLUMNS, parity_rows(p))
 
@@ -278,11 +319,26 @@ def block_recipe_factors(p: dict) -> list[str]:
     return md_table(FACTOR_COLUMNS, factor_rows(p))
 
 
+def describe_changes(changes: dict, prefix: str = "") -> list[str]:
+    """Plan changes as 'dotted.key = value' items; an augmentation entry by the name of its profile."""
+    items = []
+    for k, v in changes.items():
+        key = f"{prefix}{k}"
+        profile = next((n for n, prof in AUGMENTATION_PROFILES.items() if prof == v), None)
+        if k == "augmentation" and profile:
+            items.append(f"{key} = {profile} profile")
+        elif isinstance(v, dict):
+            items += describe_changes(v, key + ".")
+        else:
+            items.append(f"{key} = {json.dumps(v)}")
+    return items
+
+
 def block_recipes(p: dict) -> list[str]:
     """What each recipe changes in the cpu plan."""
     return md_table(["recipe", "changes to the cpu plan"],
-                    [[name, json.dumps(changes, separators=(", ", ": ")) if changes else "none (the plan as planned)"]
-                     for name, changes in p.get("recipes", {}).items()])
+                    [[name, "; ".join(describe_changes(c)) or "none (the plan as planned)"]
+                     for name, c in p.get("recipes", {}).items()])
 
 
 # block name -> (results file, renderer)
@@ -300,6 +356,8 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipe_parity": ("recipe_parity", block_recipe_parity),
     "recipe_factors": ("recipe_parity", block_recipe_factors),
     "recipes": ("recipe_parity", block_recipes),
+    "recipe_diffusion": ("recipe_parity", block_recipe_diffusion),
+    "dnet_recipes": ("recipe_parity", block_dnet_recipes),
 }
 
 

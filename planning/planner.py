@@ -14,8 +14,11 @@ PRESETS = {
         "image_size": 256, "cfenet_widths": [32, 64, 128, 256, 512], "dnet_widths": [32, 64, 128, 256, 512],
         "time_embedding_dim": 128, "dca_heads": 8, "cfenet_epochs": 100, "dnet_epochs": 300,
         "cfenet_lr": 1e-4, "dnet_lr": 1e-4, "max_batch_size": 64, "fixed_batch_size": None, "num_workers": 8,
-        "norm": "instance", "eps_parameterization": "direct", "cfenet_downsampling": "strided_conv",
-        "lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet", "image_normalization": "per_image",
+        "cfenet_norm": "instance", "dnet_norm": "instance", "eps_parameterization": "direct",
+        "cfenet_downsampling": "strided_conv",
+        "image_normalization": "per_image",
+        "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
+                          "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates
     # (DNet half as wide as CFENet: it refines a mask under strong CFENet conditioning; GroupNorm is ~25 % faster
@@ -24,10 +27,12 @@ PRESETS = {
     # decoder is v-parameterised, which made BUSI's 5-minute UniSegDiff 63.1 instead of 53.0, documentation/method.md)
     "cpu": {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
-        "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100, "norm": "group",
+        "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
+        "cfenet_norm": "group", "dnet_norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
-        "eps_parameterization": "v", "cfenet_downsampling": "strided_conv", "lr_scheduler": "cosine",
-        "grad_clip_norm": 1.0, "augmentation": "nnunet", "image_normalization": "per_image",
+        "eps_parameterization": "v", "cfenet_downsampling": "strided_conv", "image_normalization": "per_image",
+        "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
+                          "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
     },
 }
 DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
@@ -51,6 +56,13 @@ def normalization_for(task_fp: dict, image_normalization: str = "per_image") -> 
     stats = task_fp["intensity_lesion"] if task_fp["intensity_lesion"]["mean"] is not None else task_fp["intensity_image"]
     return {"scheme": "ct", "lower": stats["percentile_00_5"], "upper": stats["percentile_99_5"],
             "mean": stats["mean"], "std": stats["std"]}
+
+
+def phase_recipe(preset: dict, phase: str) -> dict:
+    """A phase's learning-rate schedule, gradient clipping and augmentation (the profile written out in full)."""
+    r = preset["phase_recipes"][phase]
+    return {"lr_scheduler": r["lr_scheduler"], "grad_clip_norm": r["grad_clip_norm"],
+            "augmentation": dict(AUGMENTATION_PROFILES[r["augmentation"]])}
 
 
 def estimate_batch_size(arch: dict, in_channels: int, size: int, gpu_memory_gb: float, max_batch: int) -> dict:
@@ -79,9 +91,9 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     tasks = fingerprint["tasks"]
     channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
     arch = {
-        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["norm"],
+        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["cfenet_norm"],
                    "downsampling": p["cfenet_downsampling"]},
-        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": p["norm"],
+        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": p["dnet_norm"],
                  "time_embedding_dim": p["time_embedding_dim"], "dca_levels": [levels - 1, levels],
                  "dca_heads": p["dca_heads"], "dca_mlp_ratio": 2.0, "fusion": "concat_conv1x1",
                  "eps_parameterization": p["eps_parameterization"]},
@@ -110,11 +122,11 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
         "diffusion": {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
                       "mask_space": "{-1,+1}"},
         "training": {
-            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999], "lr_scheduler": p["lr_scheduler"],
-            "cfenet": {"epochs": p["cfenet_epochs"], "lr": p["cfenet_lr"]},
-            "dnet": {"epochs": p["dnet_epochs"], "lr": p["dnet_lr"]},
+            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999],
+            "cfenet": {"epochs": p["cfenet_epochs"], "lr": p["cfenet_lr"], **phase_recipe(p, "cfenet")},
+            "dnet": {"epochs": p["dnet_epochs"], "lr": p["dnet_lr"], **phase_recipe(p, "dnet")},
             "epoch": "one pass over the fold's training cases (ceil(cases / batch) iterations)",
-            "grad_clip_norm": p["grad_clip_norm"], "ema_decay": 0.999, "mixed_precision": True, "seed": 12345,
+            "ema_decay": 0.999, "mixed_precision": True, "seed": 12345,
             "timestep_policy": "staged",
             "staged": {"high_threshold": 600, "low_threshold": 300,
                        "ratios": {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]},
@@ -124,7 +136,6 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
             "sampling": "task_balanced" if len(tasks) > 1 else "uniform",
             "num_workers": p["num_workers"],
             "validation_batches_per_epoch": 4,
-            "augmentation": dict(AUGMENTATION_PROFILES[p["augmentation"]]),
         },
         "inference": {
             "sampler": "staged", "num_samples": 10, "high_threshold": 600, "low_threshold": 300, "ddim_interval": 30,

@@ -43,7 +43,8 @@ def test_parity_and_factors_two_steps(tmp_path):
                       .read_text())["configurations"]["2d"]
     assert plan["architecture"]["cfenet"]["norm"] == "instance"
     assert plan["architecture"]["cfenet"]["downsampling"] == "max_pool"
-    assert plan["training"]["lr_scheduler"] == "constant" and plan["training"]["grad_clip_norm"] is None
+    assert plan["training"]["cfenet"]["lr_scheduler"] == "constant" and plan["training"]["cfenet"]["grad_clip_norm"] is None
+    assert plan["training"]["dnet"]["lr_scheduler"] == "cosine"  # DNet keeps the plan's
     assert plan["normalization"]["ColonPolyp"]["scheme"] == "task_zscore"
 
     run = subprocess.run(common[:2] + ["factors"] + common[2:] + ["--recipes", "reference_like",
@@ -56,3 +57,16 @@ def test_parity_and_factors_two_steps(tmp_path):
     row = [l for l in run.stdout.splitlines() if "reference_like+cosine" in l][0]
     assert "0,1" in row and any(v in row for v in ("better", "worse", "tie"))
     assert "ours" in json.loads((tmp_path / "recipe_parity.json").read_text())["parity"]  # earlier runs are kept
+
+    run = subprocess.run(common[:2] + ["diffusion"] + common[2:] + ["--dnet-recipes", "paper", "final_step_x0",
+                                                                    "--dnet-steps", "2", "--seeds", "0"],
+                         capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    payload = json.loads((tmp_path / "recipe_parity.json").read_text())
+    assert set(payload["diffusion"]) == {"Kvasir/reference_like/s0/paper", "Kvasir/reference_like/s0/final_step_x0"}
+    assert len(payload["factors"]) == 4  # the CFENet they build on was the factor run already there
+    x0 = json.loads((tmp_path / "work" / "pre" / "Dataset631_KvasirTrain" /
+                     "usd_plans_cpu_reference_like_final_step_x0_s0.json").read_text())["configurations"]["2d"]
+    assert x0["inference"]["final_decoder"] == "x0" and x0["architecture"]["cfenet"]["norm"] == "instance"
+    rows = [l for l in run.stdout.splitlines() if l.startswith("| Kvasir | final_step_x0")]
+    assert len(rows) == 1 and rows[0].count("[") == 3  # its mDice, against its CFENet and against the paper's

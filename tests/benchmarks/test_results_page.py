@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from real_data import PAPER, PAPER_TABLE4, _fold_statistics  # noqa: E402
-from results_page import PAGE, RESULTS, factor_rows, parity_rows, update_page  # noqa: E402
+from results_page import PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page  # noqa: E402
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
 
@@ -98,6 +98,21 @@ def test_parity_and_factor_rows():
     base, plan = factor_rows(state)
     assert base[1:3] == ["reference_like", "0,1"] and base[-2:] == ["—", "—"]
     assert plan[-2:] == ["-10.0 [-10.0, -10.0]", "worse"]
+
+
+def test_diffusion_rows_pair_each_dnet_recipe_with_its_cfenet_and_the_papers_settings():
+    cases = {f"c{i}": 0.7 for i in range(8)}
+
+    def entry(delta, **extra):
+        return {"set": "BUSI", "recipe": "reference_like", "seed": 0, "steps": 1200, "seconds_per_step": 0.6,
+                "val_cases": 8, "case_dice": {c: v + delta for c, v in cases.items()}, **extra}
+
+    state = {"base_dnet_recipe": "paper", "factors": {"BUSI/reference_like/s0": entry(0.0)},
+             "diffusion": {"BUSI/reference_like/s0/paper": entry(-0.05, dnet_recipe="paper"),
+                           "BUSI/reference_like/s0/final_step_x0": entry(0.02, dnet_recipe="final_step_x0")}}
+    paper, x0 = diffusion_rows(state)
+    assert paper[1] == "paper" and paper[-4:] == ["-5.0 [-5.0, -5.0]", "worse", "—", "—"]
+    assert x0[-4:] == ["+2.0 [+2.0, +2.0]", "better", "+7.0 [+7.0, +7.0]", "better"]
 
 
 def test_the_committed_page_is_up_to_date_with_the_committed_results():

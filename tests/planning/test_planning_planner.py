@@ -29,7 +29,8 @@ def test_plan_holds_every_setting():
     assert cfg["diffusion"] == {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
                                 "mask_space": "{-1,+1}"}
     tr = cfg["training"]
-    assert tr["optimizer"] == "AdamW" and tr["lr_scheduler"] == "cosine" and tr["dnet"] == {"epochs": 300, "lr": 1e-4}
+    assert tr["optimizer"] == "AdamW" and (tr["dnet"]["epochs"], tr["dnet"]["lr"]) == (300, 1e-4)
+    assert tr["cfenet"]["lr_scheduler"] == tr["dnet"]["lr_scheduler"] == "cosine"  # the paper's, in both phases
     assert tr["staged"]["high_threshold"] == 600 and tr["staged"]["low_threshold"] == 300
     assert tr["staged"]["ratios"] == {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]}
     assert tr["sampling"] == "task_balanced"
@@ -76,8 +77,10 @@ def test_recipe_settings_come_from_the_preset():
     preset = PRESETS["cpu"]
     assert cfg["architecture"]["cfenet"]["downsampling"] == preset["cfenet_downsampling"]
     tr = cfg["training"]
-    assert (tr["lr_scheduler"], tr["grad_clip_norm"]) == (preset["lr_scheduler"], preset["grad_clip_norm"])
-    assert tr["augmentation"] == AUGMENTATION_PROFILES[preset["augmentation"]]
+    for phase in ("cfenet", "dnet"):
+        r = preset["phase_recipes"][phase]
+        assert (tr[phase]["lr_scheduler"], tr[phase]["grad_clip_norm"]) == (r["lr_scheduler"], r["grad_clip_norm"])
+        assert tr[phase]["augmentation"] == AUGMENTATION_PROFILES[r["augmentation"]]
     assert isinstance(tr["seed"], int)
 
 

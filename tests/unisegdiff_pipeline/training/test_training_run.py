@@ -213,7 +213,7 @@ def test_augmentation_never_alters_the_stored_cases(tiny_env):
     from unisegdiff_pipeline.jsonio import load_json
 
     cfg = load_json(tiny_env / "pre" / DATASET / f"{PLANS}.json")["configurations"]["2d"]
-    aug = {**cfg["training"]["augmentation"], "p_gaussian_noise": 1.0, "p_brightness": 1.0, "p_gamma": 1.0}
+    aug = {**cfg["training"]["cfenet"]["augmentation"], "p_gaussian_noise": 1.0, "p_brightness": 1.0, "p_gamma": 1.0}
     data = PreprocessedCases(tiny_env / "pre" / DATASET / "usd_plans_cpu_2d", ["SynthCT_000", "SynthEndoscopy_000"])
     before = {c: data.images[c].copy() for c in data.cases}
     loader = TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3)
@@ -230,13 +230,21 @@ def test_constant_learning_rate_no_clipping_and_the_plan_seed(tiny_env):
         assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
         return load_checkpoint(fold_dir(tiny_env, trainer) / "checkpoint_final.pth")
 
-    set_plan(tiny_env, lr_scheduler="constant", grad_clip_norm=None, seed=7)
+    def phase(**settings):
+        plans = json.loads(path.read_text())
+        plans["configurations"]["2d"]["training"]["cfenet"].update(settings)
+        path.write_text(json.dumps(plans))
+
+    path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
+    phase(lr_scheduler="constant", grad_clip_norm=None)
+    set_plan(tiny_env, seed=7)
     a = trained("CFENetTrainer_2epochs")
     lr = json.loads((tiny_env / "pre" / DATASET / f"{PLANS}.json").read_text())["configurations"]["2d"]["training"]["cfenet"]["lr"]
     assert [r["lr"] for r in a["progress"]["history"]] == [lr, lr]  # cosine would have decayed it
     b = trained("CFENetTrainer_2epoch")  # another name, the same plan and seed: the same run
     assert all(torch.equal(a["cfenet"][k], b["cfenet"][k]) for k in a["cfenet"])
-    set_plan(tiny_env, lr_scheduler="cosine", grad_clip_norm=1.0, seed=8)
+    phase(lr_scheduler="cosine", grad_clip_norm=1.0)
+    set_plan(tiny_env, seed=8)
     c = trained("CFENetTrainer_2epochs")
     assert c["progress"]["history"][0]["lr"] < lr
     first = next(iter(a["cfenet"]))
@@ -244,9 +252,13 @@ def test_constant_learning_rate_no_clipping_and_the_plan_seed(tiny_env):
 
 
 def test_unknown_lr_scheduler_is_one_clear_error(tiny_env, capsys):
-    set_plan(tiny_env, lr_scheduler="step")
+    set_plan(tiny_env, lr_scheduler="step")  # an old plan's global entry still counts where a phase has none
+    path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
+    plans = json.loads(path.read_text())
+    plans["configurations"]["2d"]["training"]["cfenet"].pop("lr_scheduler")
+    path.write_text(json.dumps(plans))
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) != 0
-    assert "training.lr_scheduler 'step'" in capsys.readouterr().err
+    assert "unknown lr_scheduler 'step' (training.cfenet)" in capsys.readouterr().err
 
 
 def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):

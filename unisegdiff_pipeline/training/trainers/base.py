@@ -117,6 +117,11 @@ class UniSegDiffTrainer:
         """Epochs of a phase: the trainer's override, else the plan's."""
         return int(self.epochs_override.get(phase, self.training[phase]["epochs"]))
 
+    def phase_setting(self, phase: str, key: str):
+        """training.<phase>.<key> when the plan sets it there, else training.<key> (cosine, 1.0 and none in old plans)."""
+        fallback = {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": None}
+        return self.training[phase].get(key, self.training.get(key, fallback[key]))
+
     def configuration_signature(self) -> str:
         """Hash of what the weights depend on: architecture, channels, size, normalisation."""
         key = {"architecture": self.architecture, "channels": self.channels, "size": self.image_size,
@@ -180,9 +185,9 @@ class UniSegDiffTrainer:
         self.optimizer = torch.optim.AdamW(self._trainable(phase), lr=settings["lr"],
                                            weight_decay=self.training["weight_decay"], betas=tuple(self.training["betas"]))
         total = self.phase_epochs(phase) * self.iterations_per_epoch
-        kind = self.training.get("lr_scheduler", "cosine")
+        kind = self.phase_setting(phase, "lr_scheduler")
         if kind not in LR_SCHEDULERS:
-            raise USDError(f"unknown training.lr_scheduler '{kind}' in plan {self.plans['plans_name']}; choose one of "
+            raise USDError(f"unknown lr_scheduler '{kind}' (training.{phase}) in plan {self.plans['plans_name']}; choose one of "
                            f"{', '.join(LR_SCHEDULERS)}")
         self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, total)) \
             if kind == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
@@ -204,10 +209,10 @@ class UniSegDiffTrainer:
     def _optimize(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.training["grad_clip_norm"] is not None:  # null in the plan: no clipping
+        clip = self.phase_setting(self.phase, "grad_clip_norm")
+        if clip is not None:  # null in the plan: no clipping
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
-                                           self.training["grad_clip_norm"])
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.lr_scheduler.step()
@@ -405,7 +410,8 @@ class UniSegDiffTrainer:
         if self.epoch < epochs:
             data = PreprocessedCases(self.data_folder, self.train_cases)
             # one batch stream per (phase, rank); a resumed run continues it at the epoch it stopped in
-            loader = TrainingLoader(data, self.local_batch, self.training["sampling"], self.training["augmentation"],
+            loader = TrainingLoader(data, self.local_batch, self.training["sampling"],
+                                    self.phase_setting(phase, "augmentation"),
                                     self.image_size, max(1, self.training["num_workers"]),
                                     seed=self.seed + 1009 * self.active_phases.index(phase) + 7919 * self.rank,
                                     start_batch=self.epoch * self.iterations_per_epoch)

@@ -13,8 +13,8 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     architecture_changes = {"dnet": {"eps_parameterization": "direct"}}
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
-        "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "lr_scheduler": "cosine",
-        "augmentation": AUGMENTATION_PROFILES["nnunet"]}
+        "eps_loss_weighting": "none", "own_estimate_probability": 0.0,
+        **{phase: {"lr_scheduler": "cosine", "augmentation": AUGMENTATION_PROFILES["nnunet"]} for phase in ("cfenet", "dnet")}}
     inference_changes = {"sampler": "staged", "final_decoder": "eps"}
 
 
