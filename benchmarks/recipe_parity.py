@@ -59,8 +59,17 @@ REFERENCE_LIKE = {
                             "grad_clip_norm": None}},
     "image_normalization": "per_task",
 }
+# the cpu preset's CFENet recipe until 2026-12-02, which the "plan" rows of the Kvasir runs of that day were
+# trained with (their base plan was made before the preset changed)
+PREVIOUS_CPU_PLAN = {
+    "architecture": {"cfenet": {"norm": "group", "downsampling": "strided_conv"}},
+    "training": {"cfenet": {"augmentation": AUGMENTATION_PROFILES["nnunet"], "lr_scheduler": "cosine",
+                            "grad_clip_norm": 1.0}},
+    "image_normalization": "per_image",
+}
 RECIPES = {
     "plan": {},
+    "previous_cpu_plan": PREVIOUS_CPU_PLAN,
     "reference_like": REFERENCE_LIKE,
     # the reference-like recipe with one factor put back as the plan has it
     "reference_like+group_strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {

@@ -20,18 +20,18 @@ PRESETS = {
         "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
     },
-    # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates
-    # (DNet half as wide as CFENet: it refines a mask under strong CFENet conditioning; GroupNorm is ~25 % faster
-    # than InstanceNorm on CPU at these widths; DNet gets the longer phase because its eps decoder, which takes the
-    # last sampling step, needs far more steps than the x0 decoder to become accurate; for the same reason its eps
-    # decoder is v-parameterised, which made BUSI's 5-minute UniSegDiff 63.1 instead of 53.0, documentation/method.md)
+    # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
+    # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
+    # learning rate, no clipping, the task's channel statistics; documentation/method.md, benchmarks/recipe_parity.py).
+    # DNet keeps what it was measured with: half CFENet's width, GroupNorm, the longer phase and a v-parameterised eps
+    # decoder (BUSI's 5-minute UniSegDiff 63.1 instead of 53.0 with a direct head), cosine decay, the nnU-Net pipeline
     "cpu": {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
         "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
-        "cfenet_norm": "group", "dnet_norm": "group",
+        "cfenet_norm": "instance", "dnet_norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
-        "eps_parameterization": "v", "cfenet_downsampling": "strided_conv", "image_normalization": "per_image",
-        "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
+        "eps_parameterization": "v", "cfenet_downsampling": "max_pool", "image_normalization": "per_task",
+        "phase_recipes": {"cfenet": {"lr_scheduler": "constant", "grad_clip_norm": None, "augmentation": "mirror"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
     },
 }
