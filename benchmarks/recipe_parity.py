@@ -19,8 +19,9 @@ trained with every seed of --seeds and scored on the fold's validation cases; ea
 recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
 
 A recipe is a set of plan changes (architecture, training, the per-image or per-task normalisation) on the cpu plan;
-`RECIPES` below names them. Finished runs are kept in the work folder's state file and skipped when run again; a
-killed training resumes (`--c`). Writes benchmarks/results/recipe_parity.json and prints the tables.
+`RECIPES` below names them. Finished runs are kept in the work folder's state file (a fresh work folder starts from
+the runs of the results file) and skipped when run again; a killed training resumes (`--c`). Writes benchmarks/results/recipe_parity.json and prints
+the tables.
 """
 from __future__ import annotations
 
@@ -105,11 +106,17 @@ class Bench:
         self.env = {"USD_raw": str(self.work / "raw"), "USD_preprocessed": str(self.work / "pre"),
                     "USD_results": str(self.work / "res")}
         self.state_path = self.work / "state.json"
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
         self.out_dir = args.out_dir
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else self.recorded_runs()
         self.steps = args.steps
         self.dnet_steps = args.dnet_steps
         self.reference = Path(args.reference).resolve()
+
+    def recorded_runs(self) -> dict:
+        """The runs already in the results file: a fresh work folder adds to them instead of replacing them."""
+        path = results_path("recipe_parity", self.out_dir)
+        payload = json.loads(path.read_text()) if path.is_file() else {}
+        return {k: payload[k] for k in ("parity", "factors", "diffusion") if k in payload}
 
     def save(self) -> None:
         """State and results, both written atomically."""
