@@ -11,9 +11,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from unisegdiff_pipeline.raw_verification import verify_structure
 from unisegdiff_pipeline import imageio, paths
 from unisegdiff_pipeline.dataset_names import dataset_folder_name, find_dataset_in
 from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.guarded_delete import check_inside, remove_stale_temporaries
 from unisegdiff_pipeline.jsonio import save_json
 from unisegdiff_pipeline.parallel import parallel_map
 
@@ -125,7 +127,17 @@ def match_by_stem(images: Sequence[Path], masks: Sequence[Path], suffixes: Seque
         stem = imageio.strip_ending(img)
         hit = next((by_stem[stem + s] for s in suffixes if stem + s in by_stem), None)
         pairs.append((img, hit))
+    report_orphan_masks(masks, [m for _, m in pairs if m is not None])
     return pairs
+
+
+def report_orphan_masks(masks: Sequence[Path], used: Sequence[Path]) -> None:
+    """A mask that no image uses is an error: a missing image would otherwise drop its case without a word."""
+    orphans = sorted(set(masks) - set(used))
+    if orphans:
+        more = f" (and {len(orphans) - 1} more)" if len(orphans) > 1 else ""
+        raise USDError(f"mask without image: {orphans[0]}{more}. Fix: restore its image, or remove the mask from "
+                       f"the source folder")
 
 
 def check_unique(names: Sequence[str], what: str) -> None:
@@ -160,8 +172,8 @@ class RawDatasetBuilder:
 
     def __enter__(self) -> "RawDatasetBuilder":
         self.root.mkdir(parents=True, exist_ok=True)
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        for stale in remove_stale_temporaries(self.root, ".tmp_Dataset"):
+            print(f"removed {stale}, left by a conversion that was killed")
         for sub in ("imagesTr", "labelsTr"):
             (self.tmp / sub).mkdir(parents=True)
         return self
@@ -177,7 +189,9 @@ class RawDatasetBuilder:
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
         save_json(dataset_json, self.tmp / "dataset.json")
+        verify_structure(self.tmp)
         if self.existing is not None:
+            check_inside(self.existing, self.root)
             shutil.rmtree(self.existing)
         os.replace(self.tmp, self.final)
         return self.final
@@ -229,10 +243,15 @@ def assemble_dataset_json(name: str, records: Sequence[CaseRecord], task_modalit
 
 def run_conversion(dataset_id: int, name: str, overwrite: bool, jobs: Sequence, worker: Callable,
                    num_processes: int, task_modalities: dict[str, str], description: str,
-                   reference: str = "", source: dict | None = None, desc: str = "converting") -> Path:
-    """Run a converter's jobs in parallel into a temporary dataset folder and move it into place."""
+                   reference: str = "", source: dict | None = None, desc: str = "converting",
+                   mask_threshold: float | None = None) -> Path:
+    """Run a converter's jobs in parallel into a temporary dataset folder and move it into place (`mask_threshold`,
+    the --mask-threshold option, goes to every job that reads masks)."""
     if not jobs:
         raise USDError(f"nothing to convert for {name}: the source folder holds no matching image/mask pairs")
+    for j in jobs:
+        if mask_threshold is not None and hasattr(j, "mask_threshold"):
+            j.mask_threshold = mask_threshold
     with RawDatasetBuilder(dataset_id, name, overwrite) as builder:
         has_test = any(getattr(j, "split", "Tr") == "Ts" for j in jobs)
         if has_test:

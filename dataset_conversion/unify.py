@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataset_conversion.common import CaseRecord, image_file, label_file, run_conversion
-from dataset_conversion.raw_dataset import case_files, load_dataset_json, raw_dataset_dir
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir
+from unisegdiff_pipeline.raw_verification import verify_dataset
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="output folder when USD_* are unset (default: ./demo_output)")
     p.add_argument("--trainer", default=TRAINER, help=f"trainer (default {TRAINER})")
     p.add_argument("--cases-per-task", type=int, default=48)
-    p.add_argument("-np", "--num-processes", type=int, default=2)
+    p.add_argument("-np", "--num-processes", type=num_processes_argument, default=2)
     return p
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +16,14 @@ import torch
 from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import PRECISIONS, RunOptions, images_per_batch, predict_batch, \
     threshold, to_original_size
 from unisegdiff_pipeline.inference.model_loading import load_models, model_folder
 from unisegdiff_pipeline.jsonio import load_json
+from unisegdiff_pipeline.names import plain_name_argument
 from unisegdiff_pipeline.preprocessing import preprocess_image
 from unisegdiff_pipeline.training.run import DEFAULT_CONFIGURATION, select_device
 from unisegdiff_pipeline.visualization import UNCERTAINTY_MAX, heat_map, save_overlay
@@ -36,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name the model was trained on")
     p.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer")
-    p.add_argument("-p", "--plans", default="usd_plans")
-    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION)
+    p.add_argument("-p", "--plans", default="usd_plans", type=plain_name_argument("plans name"))
+    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, type=plain_name_argument("configuration"))
     p.add_argument("-chk", "--checkpoint", choices=("final", "best"), default="final")
     p.add_argument("--task", default=None, help="task whose normalisation the images get (needed when tasks differ)")
     p.add_argument("--task-map", default=None, help="JSON file mapping case -> task, for folders of mixed tasks")
@@ -173,10 +176,11 @@ class Predictor:
     def run(self) -> int:
         """Predict every input not yet written; returns the number of failed inputs."""
         inputs = list_inputs(Path(self.args.input))
+        check_output_folder(self.out, Path(self.args.input), [self._mask_path(c, p) for c, p in inputs.items()])
         self.out.mkdir(parents=True, exist_ok=True)
-        todo = [(c, p) for c, p in inputs.items()
-                if not (self.args.continue_prediction and self._mask_path(c, p).is_file())]
-        if self.args.continue_prediction:
+        done = self._cases_in_csv() if self.args.continue_prediction else set()
+        todo = [(c, p) for c, p in inputs.items() if not (c in done and self._mask_path(c, p).is_file())]
+        if self.args.continue_prediction:  # a mask without its CSV row (killed before the row) is made again
             print(f"--continue: {len(inputs) - len(todo)} of {len(inputs)} cases already written, {len(todo)} to do")
         rows, failures = [], []
         generator = torch.Generator(device=self.device).manual_seed(self.args.seed)
@@ -191,6 +195,7 @@ class Predictor:
                 pending.append(prepared)
                 if len(pending) == self.batch:
                     rows += self._predict(pending, generator)
+                    self._write_csv(rows)  # after every batch: a kill loses at most the rows of one batch
                     bar.update(len(pending))
                     pending = []
             if pending:
@@ -202,8 +207,17 @@ class Predictor:
         print(f"wrote {len(rows)} mask(s) to {self.out} ({len(self.models)} fold model(s), "
               f"{self.models[0].inference.get('num_samples', 1)} noises each, {how})")
         for f in failures:
-            print(f"FAILED {f.path}: {f.error}")
+            print(f"FAILED {f.path}: {f.error}", file=sys.stderr)
         return len(failures)
+
+    def _cases_in_csv(self) -> set[str]:
+        path = self.out / CSV_NAME
+        if not path.is_file():
+            return set()
+        try:
+            return set(pd.read_csv(path, dtype={"case": str})["case"])
+        except (ValueError, KeyError, pd.errors.ParserError):
+            return set()  # unreadable: every case is made again and the file rewritten
 
     def _mask_path(self, case: str, path: Path) -> Path:
         ending = ".nii.gz" if imageio.image_ending(path) in imageio.SITK_ENDINGS else ".png"
@@ -244,9 +258,8 @@ class Predictor:
     def _save_map(self, case: str, kind: str, values: np.ndarray, vmax: float) -> None:
         """`kind/case.npz` (float32 at original size) and `kind/case.png` (heat map)."""
         folder = self._extra(kind)
-        tmp = folder / f".{case}.tmp.npz"
-        np.savez_compressed(tmp, **{kind: values.astype(np.float32)})
-        imageio.atomic_replace(tmp, folder / f"{case}.npz")
+        with atomic_write(folder / f"{case}.npz") as tmp:
+            np.savez_compressed(tmp, **{kind: values.astype(np.float32)})
         imageio.write_png(folder / f"{case}.png", heat_map(values, vmax))
 
     def _reference(self, case: str) -> np.ndarray | None:
@@ -258,14 +271,28 @@ class Predictor:
     def _write_csv(self, rows: list[dict]) -> None:
         path = self.out / CSV_NAME
         table = pd.DataFrame(rows)
-        if path.is_file():  # --continue: keep earlier rows, newer rows win
-            old = pd.read_csv(path)
+        if self._cases_in_csv():  # earlier rows are kept, newer rows win
+            old = pd.read_csv(path, dtype={"case": str})
             table = pd.concat([old[~old["case"].isin(table["case"])] if len(table) else old, table], ignore_index=True)
         if len(table):
             table = table.sort_values("case")
-        tmp = self.out / f".{CSV_NAME}.tmp"
-        table.to_csv(tmp, index=False)
-        imageio.atomic_replace(tmp, path)
+        with atomic_write(path) as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def check_output_folder(out: Path, input_folder: Path, outputs: list[Path]) -> None:
+    """The output folder may not be the input folder, hold an input file's name, or be (or lie below) a file."""
+    if out.resolve() == input_folder.resolve():
+        raise USDError(f"-o {out} is the input folder: the masks would overwrite the images. Fix: give another -o")
+    inputs = {p.resolve() for p in imageio.list_images(input_folder)}
+    clash = next((p for p in outputs if p.resolve() in inputs), None)
+    if clash is not None:
+        raise USDError(f"the mask {clash} would overwrite an input image. Fix: give another -o")
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise USDError(f"-o {out}: {folder} is a file, not a folder. Fix: give a folder path for -o")
+        if folder.exists():
+            break
 
 
 @user_errors_exit("usd_predict")
@@ -274,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     failed = Predictor(args).run()
     if failed:
-        print(f"usd_predict: {failed} input(s) could not be read (listed above); the others were written")
+        print(f"usd_predict: {failed} input(s) could not be read (listed above); the others were written",
+              file=sys.stderr)
         return 1
     return 0

@@ -3,26 +3,21 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.errors import USDError
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
     """torch.save to a temporary sibling, flushed to disk, then renamed onto `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -32,8 +27,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
-        raise USDError(f"cannot load checkpoint {path} ({type(e).__name__}: {e}). Fix: delete it (training resumes "
-                       f"from the previous one) or point to an intact file") from None
+        raise USDError(f"cannot load checkpoint {path} ({type(e).__name__}: {e}). Fix: replace it with an intact "
+                       f"copy; no earlier checkpoint is kept, so deleting it makes usd_train --c start again from "
+                       f"epoch 1") from None
 
 
 def check_origin(checkpoint: dict, trainer: str, plans_name: str, configuration_signature: str, path: Path) -> None:

@@ -13,6 +13,7 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json
+from unisegdiff_pipeline.names import plain_name_argument
 from unisegdiff_pipeline.training.distributed import init_process_group, launched_by_torchrun, world
 from unisegdiff_pipeline.training.trainers import get_trainer
 
@@ -25,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fold", help="fold 0-3 of splits_final.json, or 'all' (train on every case)")
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer", help="trainer name (default UniSegDiffTrainer)")
-    p.add_argument("-p", "--plans", default="usd_plans", help="plans identifier (default usd_plans; usd_plans_cpu "
-                                                               "for the cpu preset)")
-    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, help="configuration of the plan (default 2d)")
+    p.add_argument("-p", "--plans", default="usd_plans", type=plain_name_argument("plans name"),
+                   help="plans identifier (default usd_plans; usd_plans_cpu for the cpu preset)")
+    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, type=plain_name_argument("configuration"),
+                   help="configuration of the plan (default 2d)")
     p.add_argument("--device", choices=("cuda", "cpu", "mps"), default=None, help="default: cuda when available")
     p.add_argument("--c", dest="continue_training", action="store_true", help="continue from checkpoint_latest.pth")
     p.add_argument("--val-only", action="store_true", help="only run the final validation of checkpoint_final.pth")

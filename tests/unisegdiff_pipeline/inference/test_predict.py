@@ -102,8 +102,9 @@ def test_corrupt_input_is_reported_and_the_others_are_written(env, tmp_path, cap
     code = run_cli(predict, ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr",
                              "UniSegDiffTrainer_1epochs", "--task-map", tmp_path / "tasks.json"])
     assert code == 1
-    printed = capsys.readouterr().out
-    assert "FAILED" in printed and "broken.png" in printed and "1 input(s) could not be read" in printed
+    printed = capsys.readouterr()
+    assert "FAILED" in printed.err and "broken.png" in printed.err and "1 input(s) could not be read" in printed.err
+    assert "FAILED" not in printed.out
     assert sorted(p.name for p in out.glob("*.png")) == ["grey_png.png", "odd_size.png", "rgb_jpg.png", "rgb_png.png"]
     assert (out / "ct_slice.nii.gz").is_file() and not (out / "broken.png").exists()
 
@@ -140,3 +141,37 @@ def test_bad_input(env, tmp_path, capsys):
     text = err("-tr", "UniSegDiffTrainer_1epochs")
     assert "pass --task with one of" in text and "SynthCT (ct)" in text
     assert "not a task of this model" in err("-tr", "UniSegDiffTrainer_1epochs", "--task", "Brain")
+
+
+def test_output_that_is_the_input_or_a_file_is_refused_and_nothing_is_overwritten(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    (tmp_path / "a_file").write_text("x")
+    base = ["-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs", "--task-map", env / "tasks.json"]
+    for out, expected in ((tmp_path / "in", "is the input folder"), (tmp_path / "in" / ".", "is the input folder"),
+                          (tmp_path / "a_file", "is a file"), (tmp_path / "a_file" / "below", "is a file")):
+        assert run_cli(predict, ["-i", tmp_path / "in", "-o", out, *base]) == 2
+        assert expected in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+    (tmp_path / "link").symlink_to(tmp_path / "in")  # the input folder under another name
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "link", *base]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+
+
+def test_continue_after_a_kill_makes_the_csv_whole_again(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
+            "--task-map", env / "tasks.json"]
+    assert run_cli(predict, args) == 0
+    csv = out / "predictions.csv"
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:-2]) + "\n")  # killed after the last masks, before their rows
+    capsys.readouterr()
+    assert run_cli(predict, args + ["--continue"]) == 0
+    assert "3 of 5 cases already written, 2 to do" in capsys.readouterr().out
+    rows = csv.read_text().splitlines()
+    assert len(rows) == 6 and {r.split(",")[0] for r in rows[1:]} == {p.name.split(".")[0] for p in
+                                                                       out.iterdir() if p.is_file() and
+                                                                       p.name != "predictions.csv"}
