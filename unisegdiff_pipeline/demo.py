@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from unisegdiff_pipeline.evaluation.evaluate import format_table
+from unisegdiff_pipeline.parallel import num_processes_argument
 
 DATASET_ID = 990
 DATASET = "Dataset990_SyntheticDemo"

@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unisegdiff_pipeline.atomic import atomic_write  # noqa: E402
-from unisegdiff_pipeline import imageio  # noqa: E402
 
 UNCERTAINTY_MAX = 0.25  # variance of binary samples is at most 1/4
 
