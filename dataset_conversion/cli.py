@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import ModuleType
 
+from dataset_conversion.common import check_source_survives
 from dataset_conversion import amdsd, btd, busi, covid, ebhi, folder, polyp, synthetic, unify, verify
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import parse_dataset_id
@@ -67,5 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of usd_convert_dataset."""
     args = build_parser().parse_args(argv)
     module = CONVERTERS[args.converter][0]
+    if getattr(args, "overwrite", False) and getattr(args, "input", None):
+        check_source_survives([Path(args.input)], args.dataset_id)
     (module.run if args.converter == "verify" else module.convert)(args)
     return 0

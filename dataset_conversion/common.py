@@ -155,6 +155,19 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
     return path
 
 
+def check_source_survives(sources: Sequence[Path], dataset_id: int) -> None:
+    """--overwrite replaces the dataset of this id: none of the sources may lie inside it."""
+    root = paths.raw_dir()
+    existing = find_dataset_in(root, dataset_id) if root.is_dir() else None
+    if existing is None:
+        return
+    for source in sources:
+        resolved = Path(source).resolve()
+        if resolved == existing.resolve() or existing.resolve() in resolved.parents:
+            raise USDError(f"{source} lies inside {existing}, which --overwrite would replace: the source would be "
+                           f"deleted. Fix: convert into another -d, or copy the source elsewhere first")
+
+
 class RawDatasetBuilder:
     """Builds `USD_raw/DatasetNNN_Name` under a temporary name and renames it into place only on success."""
 

@@ -28,3 +28,12 @@ def load_json(path: str | os.PathLike, what: str = "file", fix: str = "") -> Any
     except json.JSONDecodeError as e:
         raise USDError(f"{what} {path} is not valid JSON ({e}). Fix: correct or delete it" +
                        (f"; {fix}" if fix else "")) from None
+
+
+def load_name_map(path: str | os.PathLike, what: str) -> dict[str, str]:
+    """A JSON object of names to names (e.g. case -> task); anything else is a USDError naming the file."""
+    data = load_json(path, what)
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise USDError(f"{what} {path} must be a JSON object mapping each case name to a task name, e.g. "
+                       f'{{"case_001": "BUSI"}}. Fix: rewrite it in that form')
+    return data

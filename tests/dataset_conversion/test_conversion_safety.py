@@ -114,3 +114,14 @@ def test_a_killed_conversion_leaves_a_folder_that_the_next_run_removes(convert_o
     alive.mkdir()
     result = convert_ok("folder", "-i", folder_source(tmp_path / "src", png), "-d", 527)
     assert not stale.exists() and alive.is_dir() and "left by a conversion that was killed" in result.out
+
+
+def test_overwrite_never_deletes_its_own_source(convert_ok, convert_fails, usd_env, png, tmp_path):
+    convert_ok("folder", "-i", folder_source(tmp_path / "src", png), "-d", 529)
+    dataset = usd_env["raw"] / "Dataset529_Folder"
+    inside = dataset / "copy"  # a source kept inside the dataset that --overwrite would replace
+    folder_source(inside, png)
+    err = convert_fails("folder", "-i", inside, "-d", 529, "--overwrite")
+    assert "would be deleted" in err and (inside / "images" / "img0.png").is_file()
+    err = convert_fails("unify", "-d", 529, "--from", 529, "--overwrite")
+    assert "would be deleted" in err and (dataset / "dataset.json").is_file()

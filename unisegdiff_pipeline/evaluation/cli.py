@@ -10,7 +10,7 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
-from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.jsonio import load_json, load_name_map, save_json
 from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 from unisegdiff_pipeline import paths
 from unisegdiff_pipeline.raw_dataset import load_dataset_json
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         raise USDError("give -r REFERENCE and -p PREDICTION (or --crossval -d ID)")
     if args.dataset and args.tasks:
         raise USDError("give either -d or --tasks, not both")
-    tasks = dataset_tasks(args.dataset) if args.dataset else load_json(Path(args.tasks), "tasks file") if args.tasks else None
+    tasks = dataset_tasks(args.dataset) if args.dataset else load_name_map(Path(args.tasks), "tasks file") if args.tasks else None
     output = Path(args.output) if args.output else Path(args.prediction) / "summary.json"
     summary = evaluate_folders(Path(args.reference), Path(args.prediction), tasks, args.num_processes, output,
                                missing_as_empty=args.missing_as_empty, mask_threshold=args.mask_threshold)

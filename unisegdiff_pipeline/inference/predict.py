@@ -22,7 +22,7 @@ from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import PRECISIONS, RunOptions, images_per_batch, predict_batch, \
     threshold, to_original_size
 from unisegdiff_pipeline.inference.model_loading import load_models, model_folder
-from unisegdiff_pipeline.jsonio import load_json
+from unisegdiff_pipeline.jsonio import load_name_map
 from unisegdiff_pipeline.names import plain_name_argument
 from unisegdiff_pipeline.preprocessing import preprocess_image
 from unisegdiff_pipeline.training.run import DEFAULT_CONFIGURATION, select_device
@@ -138,7 +138,7 @@ class Predictor:
         folder = model_folder(args.dataset, args.trainer, args.plans, args.configuration)
         self.plans, self.configuration, self.models = load_models(folder, args.folds, f"checkpoint_{args.checkpoint}.pth",
                                                                   self.device)
-        self.task_map = load_json(Path(args.task_map), "task map") if args.task_map else {}
+        self.task_map = load_name_map(Path(args.task_map), "task map") if args.task_map else {}
         for task in set(self.task_map.values()):
             choose_normalization(self.configuration, task)  # unknown tasks fail before any work
         self.task, self.scheme = choose_normalization(self.configuration, args.task) if not self.task_map else (None, None)

@@ -107,12 +107,21 @@ def test_missing_predictions_are_an_error_or_scored_as_empty(tmp_path, capsys):
     assert len(s["missing_predictions_scored_empty"]) == 22 and "22 case(s) without a prediction" in out
 
 
+def test_a_tasks_file_that_is_not_a_name_map_is_one_clear_error(tmp_path, capsys):
+    masks(tmp_path / "ref", {"a": (40, 40)})
+    for content in ("[1, 2]", '{"a": 3}'):
+        (tmp_path / "tasks.json").write_text(content)
+        assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "ref", "--tasks",
+                                  tmp_path / "tasks.json"]) == 2
+        assert "must be a JSON object mapping each case name to a task name" in capsys.readouterr().err
+
+
 def test_grey_level_references_take_a_threshold(tmp_path, capsys):
     (tmp_path / "ref").mkdir()
-    grey = np.zeros((20, 20), np.uint8)
+    grey = np.zeros((40, 40), np.uint8)
     grey[5:10, 5:10], grey[12:15, 12:15] = 200, 90
     imageio.write_png(tmp_path / "ref" / "a.png", grey)
-    masks(tmp_path / "pred", {"a": (20, 20)})
+    masks(tmp_path / "pred", {"a": (40, 40)})
     assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred"]) == 2
     assert "--mask-threshold" in capsys.readouterr().err
     assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred", "--mask-threshold", "127"]) == 0
