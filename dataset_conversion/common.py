@@ -212,7 +212,7 @@ class RawDatasetBuilder:
 
 def assemble_dataset_json(name: str, records: Sequence[CaseRecord], task_modalities: dict[str, str],
                           description: str, reference: str = "", source: dict | None = None) -> dict:
-    """dataset.json of SPEC section 3 from the written cases."""
+    """dataset.json (documentation/dataset_format.md) from the written cases."""
     train = [r for r in records if r.split == "Tr"]
     if not train:
         raise USDError(f"no training cases were found for {name}: check the source folder")

@@ -1,5 +1,5 @@
 """The self-configuring plan (usd_plans.json): sizes, channels, normalisation, architecture, batch size, and the
-diffusion, training and inference settings of SPEC section 4. Every number here is a default a user may edit."""
+diffusion, training and inference settings of documentation/plans.md. Every number here is a default a user may edit."""
 from __future__ import annotations
 
 from unisegdiff_pipeline.errors import USDError

@@ -1,4 +1,4 @@
-"""Planner: settings of SPEC section 4, normalisation by modality, batch size from GPU memory."""
+"""Planner: the plan's settings, normalisation by modality, batch size from GPU memory."""
 import pytest
 
 from planning.planner import AUGMENTATION_PROFILES, PRESETS, estimate_batch_size, normalization_for, plan_experiment

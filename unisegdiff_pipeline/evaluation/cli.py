@@ -18,7 +18,7 @@ from unisegdiff_pipeline.raw_dataset import load_dataset_json
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of usd_evaluate."""
-    p = argparse.ArgumentParser(prog="usd_evaluate", description="Dice and IoU of predicted masks (SPEC section 5).")
+    p = argparse.ArgumentParser(prog="usd_evaluate", description="Dice and IoU of predicted masks (documentation/evaluation.md).")
     p.add_argument("-r", "--reference", help="folder of reference masks")
     p.add_argument("-p", "--prediction", help="folder of predicted masks (same case names)")
     p.add_argument("-d", "--dataset", help="dataset id or name: its dataset.json gives each case's task")

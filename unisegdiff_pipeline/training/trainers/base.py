@@ -65,7 +65,7 @@ class ConditionedDNet(torch.nn.Module):
 
 
 class UniSegDiffTrainer:
-    """The method of SPEC section 4 with the plan's settings."""
+    """The method of documentation/method.md with the plan's settings."""
 
     phases: tuple[str, ...] = ("cfenet", "dnet")
     epochs_override: dict[str, int] = {}
