@@ -18,6 +18,7 @@ from tqdm import tqdm
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.cli import user_errors_exit
+from unisegdiff_pipeline.devices import select_device
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import PRECISIONS, RunOptions, images_per_batch, predict_batch, \
     threshold, to_original_size
@@ -25,7 +26,7 @@ from unisegdiff_pipeline.inference.model_loading import load_models, model_folde
 from unisegdiff_pipeline.jsonio import load_name_map
 from unisegdiff_pipeline.names import plain_name_argument
 from unisegdiff_pipeline.preprocessing import preprocess_image
-from unisegdiff_pipeline.training.run import DEFAULT_CONFIGURATION, select_device
+from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION
 from unisegdiff_pipeline.visualization import UNCERTAINTY_MAX, heat_map, save_overlay
 
 CSV_NAME = "predictions.csv"

@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import run_cli
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.training.checkpoint import load_checkpoint
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
 

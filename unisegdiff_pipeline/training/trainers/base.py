@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint, save_checkpoint
 from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
@@ -27,8 +28,7 @@ from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_p
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.preprocessed import arrays_folder, check_arrays_match
-from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, load_checkpoint, restore_rng, \
-    save_checkpoint
+from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, restore_rng
 from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter
 from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
