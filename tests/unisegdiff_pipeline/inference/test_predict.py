@@ -175,3 +175,46 @@ def test_continue_after_a_kill_makes_the_csv_whole_again(env, tmp_path, capsys):
     assert len(rows) == 6 and {r.split(",")[0] for r in rows[1:]} == {p.name.split(".")[0] for p in
                                                                        out.iterdir() if p.is_file() and
                                                                        p.name != "predictions.csv"}
+
+
+def test_predict_array_gives_the_mask_usd_predict_writes(env, tmp_path):
+    from unisegdiff_pipeline.inference.model_loading import model_folder
+    from unisegdiff_pipeline.inference.predictor import Predictor
+
+    mixed_inputs(env, tmp_path / "all")
+    (tmp_path / "in").mkdir()
+    shutil.copy(tmp_path / "all" / "odd_size.bmp", tmp_path / "in" / "odd_size.bmp")
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "out", "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "-f", "0", "--task", "SynthEndoscopy", "--seed", "3"]) == 0
+    written, _ = imageio.read_label_values(tmp_path / "out" / "odd_size.png")
+    folder = model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)
+    predictor = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthEndoscopy", seed=3)
+    image, _ = imageio.read_image(tmp_path / "in" / "odd_size.bmp")
+    result = predictor.predict_array(image)
+    assert result.mask.shape == result.probability.shape == result.uncertainty.shape == (77, 201)
+    np.testing.assert_array_equal(result.mask, written)
+    assert predictor.predict_files(tmp_path / "in", tmp_path / "again") == 0
+    np.testing.assert_array_equal(imageio.read_label_values(tmp_path / "again" / "odd_size.png")[0], written)
+
+
+def test_the_documented_python_example_runs(env, tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    from unisegdiff_pipeline.inference.model_loading import model_folder
+
+    doc = (Path(__file__).resolve().parents[3] / "documentation" / "inference.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[0]
+    mixed_inputs(env, tmp_path / "in")
+    values = {"model_folder": str(model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)),
+              "image_path": str(tmp_path / "in" / "grey_png.png"), "task": "SynthUltrasound"}
+    for name, value in values.items():
+        block, n = re.subn(rf'^{name} = ".*"$', f"{name} = {value!r}", block, flags=re.M)
+        assert n == 1, name
+    capsys.readouterr()
+    exec(block, {})
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    height, width = imageio.read_image(tmp_path / "in" / "grey_png.png")[0].shape[1:]
+    assert printed.startswith(f"({height}, {width}) ")
+    area, uncertainty = printed.split(") ")[1].split()
+    assert 0 <= int(area) <= height * width and 0 <= float(uncertainty) <= 0.25
