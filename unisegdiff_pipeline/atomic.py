@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Iterator
 from unisegdiff_pipeline.errors import USDError
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_BELOW_BYTES = 1 << 20  # less free space than this after a failed write: the disk was full
 
 
 def _ending(path: Path) -> str:
@@ -29,10 +31,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as e:
-        if e.errno in _FULL:
+    except Exception as e:
+        # SimpleITK reports a full disk as a RuntimeError: the free space decides, whatever the type
+        if (isinstance(e, OSError) and e.errno in _FULL) or _nearly_full(path.parent):
+            tmp.unlink(missing_ok=True)
             raise USDError(f"no space left on the device while writing {path}; nothing was left half-written. "
                            f"Fix: free disk space and run the command again") from None
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False

@@ -28,3 +28,17 @@ def test_a_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path):
             tmp.write_text("{")
             raise OSError(errno.ENOSPC, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_that_fails_another_way_on_a_full_disk_is_named_too(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from unisegdiff_pipeline import atomic
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: usage(100, 100, 0))
+    with pytest.raises(USDError, match="no space left"):
+        with atomic_write(tmp_path / "x.nii.gz") as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("SimpleITK: could not write")
+    assert list(tmp_path.iterdir()) == []
