@@ -109,12 +109,18 @@ def test_corrupt_input_is_reported_and_the_others_are_written(env, tmp_path, cap
     assert (out / "ct_slice.nii.gz").is_file() and not (out / "broken.png").exists()
 
 
-def test_continue_writes_only_missing_cases(env, tmp_path, capsys):
+def predict_mixed_inputs(env, tmp_path):
+    """The mixed inputs predicted once into tmp_path/out; (the usd_predict arguments, the output folder)."""
     mixed_inputs(env, tmp_path / "in")
     out = tmp_path / "out"
     args = ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
             "--task-map", env / "tasks.json"]
     assert run_cli(predict, args) == 0
+    return args, out
+
+
+def test_continue_writes_only_missing_cases(env, tmp_path, capsys):
+    args, out = predict_mixed_inputs(env, tmp_path)
     (out / "rgb_jpg.png").unlink()
     (out / "ct_slice.nii.gz").unlink()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
@@ -160,11 +166,7 @@ def test_output_that_is_the_input_or_a_file_is_refused_and_nothing_is_overwritte
 
 
 def test_continue_after_a_kill_makes_the_csv_whole_again(env, tmp_path, capsys):
-    mixed_inputs(env, tmp_path / "in")
-    out = tmp_path / "out"
-    args = ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
-            "--task-map", env / "tasks.json"]
-    assert run_cli(predict, args) == 0
+    args, out = predict_mixed_inputs(env, tmp_path)
     csv = out / "predictions.csv"
     lines = csv.read_text().splitlines()
     csv.write_text("\n".join(lines[:-2]) + "\n")  # killed after the last masks, before their rows
