@@ -127,7 +127,8 @@ def match_by_stem(images: Sequence[Path], masks: Sequence[Path], suffixes: Seque
         stem = imageio.strip_ending(img)
         hit = next((by_stem[stem + s] for s in suffixes if stem + s in by_stem), None)
         pairs.append((img, hit))
-    report_orphan_masks(masks, [m for _, m in pairs if m is not None])
+    if all(m is not None for _, m in pairs):  # else the caller's "image without mask" error is the clearer one
+        report_orphan_masks(masks, [m for _, m in pairs])
     return pairs
 
 
