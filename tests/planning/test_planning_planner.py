@@ -68,7 +68,7 @@ def test_batch_size_follows_gpu_memory_and_image_size():
 def test_bad_preset_and_size():
     with pytest.raises(USDError, match="unknown preset"):
         plan_experiment("D", FP, "gpu-huge")
-    with pytest.raises(USDError, match="divisible"):
+    with pytest.raises(USDError, match="positive multiple of 16"):
         plan_experiment("D", FP, "cpu", image_size=100)
 
 
