@@ -45,6 +45,7 @@ from results_page import refresh  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
 from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
+from unisegdiff_pipeline.results_layout import model_folder_name  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # name -> (id, converter, source below --data, extra converter args, task names)
@@ -149,7 +150,7 @@ class Benchmark:
         (pre / f"usd_plans_{self.tag}.json").write_text(json.dumps(plans, indent=2))
 
     def fold_dir(self, key: str, trainer: str, plans: str, fold: int) -> Path:
-        return self.work / "res" / self.name(key) / f"{trainer}__{plans}" / f"fold_{fold}"
+        return self.work / "res" / self.name(key) / model_folder_name(trainer, plans) / f"fold_{fold}"
 
     # ------------------------------------------------------------------ our trainers
     def run_ours(self, key: str, trainer: str) -> dict:

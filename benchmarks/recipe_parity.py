@@ -39,6 +39,7 @@ from results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diff
 
 from planning.planner import AUGMENTATION_PROFILES, normalization_for  # noqa: E402
 from unisegdiff_pipeline.jsonio import load_json, save_json  # noqa: E402
+from unisegdiff_pipeline.results_layout import model_folder_name  # noqa: E402
 from unisegdiff_pipeline.training.trainers.base import deep_merge  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,7 +181,7 @@ class Bench:
         per_epoch = math.ceil(n_train / BATCH)
         epochs = max(1, round(steps / per_epoch))
         trainer = f"{base}_{epochs}epochs"
-        folder = self.work / "res" / self.name(did, key, "Train") / f"{trainer}__{plans}" / f"fold_{fold}"
+        folder = self.work / "res" / self.name(did, key, "Train") / model_folder_name(trainer, plans) / f"fold_{fold}"
         cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]
         if dnet_recipe is not None:
             cmd += ["--pretrained-cfenet", str(self.train(key, recipe, seed, fold)[0] / "cfenet_final.pth")]

@@ -1,1 +1,1 @@
-"""Converters from public lesion-dataset releases to the raw format of SPEC section 3."""
+"""Converters from public lesion-dataset releases to the raw format of documentation/dataset_format.md."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_conversion.common import CaseRecord, check_unique, match_by_stem, run_conversion, sanitize_case_name, \
-    to_channels, write_case
+from dataset_conversion.common import CaseRecord, check_unique, match_by_stem, require_dir, run_conversion, \
+    sanitize_case_name, to_channels, write_case
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -99,9 +99,7 @@ def collect_jobs(root: Path, task: str, labels: list[str]) -> list[AmdJob]:
 
 def convert(args: argparse.Namespace) -> Path:
     """Run the amdsd converter."""
-    root = Path(args.input)
-    if not root.is_dir():
-        raise USDError(f"{root} is not a folder. Fix: point -i at the unzipped AMD-SD folder")
+    root = require_dir(Path(args.input), "amdsd source", "point -i at the unzipped AMD-SD folder")
     task = args.task or TASK
     jobs = collect_jobs(root, task, list(args.labels))
     check_unique([j.case for j in jobs], "amdsd")

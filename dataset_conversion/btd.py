@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_conversion.common import CaseRecord, check_unique, run_conversion, sanitize_case_name, write_case
+from dataset_conversion.common import CaseRecord, check_unique, require_dir, run_conversion, sanitize_case_name, \
+    write_case
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -29,6 +30,7 @@ class MatJob:
     task: str
     out_dir: Path = Path()
     split: str = "Tr"
+    mask_threshold: float | None = None
 
 
 def _missing(path: Path, name: str) -> USDError:
@@ -85,7 +87,7 @@ def convert_mat(job: MatJob) -> list[CaseRecord]:
     if image.ndim != 2 or mask_values.shape != image.shape:
         raise USDError(f"size mismatch in {job.path}: image {image.shape}, tumorMask {mask_values.shape}. Fix: "
                        f"replace it with an intact copy of the release file")
-    mask = imageio.binarize_mask(mask_values, job.path)
+    mask = imageio.binarize_mask(mask_values, job.path, job.mask_threshold)
     image = image.astype(np.int16) if image.dtype != np.int16 and np.abs(image).max() < 32768 else image
     meta = imageio.ImageMeta(shape=image.shape, channels=1, dtype=str(image.dtype), ending=".mat")
     ending = write_case(image[None], mask, meta, job.case, job.out_dir)
@@ -94,9 +96,7 @@ def convert_mat(job: MatJob) -> list[CaseRecord]:
 
 def convert(args: argparse.Namespace) -> Path:
     """Run the btd converter on every `.mat` file below SOURCE."""
-    root = Path(args.input)
-    if not root.is_dir():
-        raise USDError(f"{root} is not a folder. Fix: point -i at the folder holding the BTD .mat files")
+    root = require_dir(Path(args.input), "btd source", "point -i at the folder holding the BTD .mat files")
     mats = sorted(p for p in root.rglob("*.mat") if p.is_file())
     if not mats:
         raise USDError(f"unknown BTD layout at {root}: no .mat files found. Fix: unzip the Figshare release "
@@ -107,4 +107,5 @@ def convert(args: argparse.Namespace) -> Path:
     return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, convert_mat,
                           args.num_processes, {task: "MR"}, "Figshare brain tumour dataset (T1-CE MR slices)",
                           "Cheng et al., PLoS ONE 10(10) e0140381 (2015)",
-                          {"converter": "btd", "path": str(root.resolve())})
+                          {"converter": "btd", "path": str(root.resolve())},
+                          mask_threshold=args.mask_threshold)

@@ -5,7 +5,8 @@ import argparse
 import re
 from pathlib import Path
 
-from dataset_conversion.common import PairJob, check_unique, convert_pair, run_conversion, sanitize_case_name
+from dataset_conversion.common import PairJob, check_unique, convert_pair, require_dir, run_conversion, \
+    sanitize_case_name
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -62,9 +63,11 @@ def collect_jobs(source: Path, task: str, include_normal: bool) -> list[PairJob]
 def convert(args: argparse.Namespace) -> Path:
     """Run the busi converter."""
     task = args.task or TASK
-    jobs = collect_jobs(Path(args.input), task, args.include_normal)
+    root = require_dir(Path(args.input), "busi source", "point -i at Dataset_BUSI_with_GT or its parent")
+    jobs = collect_jobs(root, task, args.include_normal)
     return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, convert_pair,
                           args.num_processes, {task: "ultrasound"},
                           "Breast Ultrasound Images (BUSI), lesion masks merged by union",
                           "Al-Dhabyani et al., Data in Brief 28 (2020) 104863",
-                          {"converter": "busi", "path": str(Path(args.input).resolve())})
+                          {"converter": "busi", "path": str(Path(args.input).resolve())},
+                          mask_threshold=args.mask_threshold)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import ModuleType
 
+from dataset_conversion.common import check_source_survives
 from dataset_conversion import amdsd, btd, busi, covid, ebhi, folder, polyp, synthetic, unify, verify
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import parse_dataset_id
-from unisegdiff_pipeline.parallel import default_num_processes
+from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 
 # name -> (module, needs -i SOURCE, one-line help)
 CONVERTERS: dict[str, tuple[ModuleType, bool, str]] = {
@@ -22,6 +25,8 @@ CONVERTERS: dict[str, tuple[ModuleType, bool, str]] = {
     "unify": (unify, False, "merge converted datasets into one unified dataset"),
     "verify": (verify, False, "check a raw dataset's integrity"),
 }
+# converters that read mask images: they take --mask-threshold (grey-level masks)
+MASK_READING = ("busi", "polyp", "covid", "ebhi", "folder", "btd")
 
 
 def dataset_reference(text: str) -> str:
@@ -43,13 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-d", "--dataset-id", required=True, metavar="ID",
                        type=dataset_reference if name == "verify" else parse_dataset_id,
                        help="dataset id (e.g. 501)" + (" or name" if name == "verify" else ""))
-        p.add_argument("-np", "--num-processes", type=int, default=default_num_processes(),
+        p.add_argument("-np", "--num-processes", type=num_processes_argument, default=default_num_processes(),
                        help="worker processes (default: cores, at most 8)")
         if name != "verify":
-            p.add_argument("--name", default=None, help="dataset name (DatasetNNN_NAME); default per converter")
+            p.add_argument("--name", default=None, type=plain_name_argument("dataset name"),
+                           help="dataset name (DatasetNNN_NAME); default per converter")
             p.add_argument("--overwrite", action="store_true", help="replace an existing dataset with this id")
+        if name in MASK_READING:
+            p.add_argument("--mask-threshold", type=float, default=None, metavar="T",
+                           help="foreground = mask value > T (default: JPEG masks > 127, others must be binary)")
         if name not in ("verify", "unify"):
-            p.add_argument("--task", default=None, help="task name written to dataset.json (default per converter)")
+            p.add_argument("--task", default=None, type=plain_name_argument("task name"),
+                           help="task name written to dataset.json (default per converter)")
         module.add_arguments(p)
     return parser
 
@@ -59,5 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of usd_convert_dataset."""
     args = build_parser().parse_args(argv)
     module = CONVERTERS[args.converter][0]
+    if getattr(args, "overwrite", False) and getattr(args, "input", None):
+        check_source_survives([Path(args.input)], args.dataset_id)
     (module.run if args.converter == "verify" else module.convert)(args)
     return 0

@@ -11,9 +11,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from unisegdiff_pipeline.raw_verification import verify_structure
 from unisegdiff_pipeline import imageio, paths
 from unisegdiff_pipeline.dataset_names import dataset_folder_name, find_dataset_in
 from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.guarded_delete import check_inside, remove_stale_temporaries
 from unisegdiff_pipeline.jsonio import save_json
 from unisegdiff_pipeline.parallel import parallel_map
 
@@ -125,7 +127,18 @@ def match_by_stem(images: Sequence[Path], masks: Sequence[Path], suffixes: Seque
         stem = imageio.strip_ending(img)
         hit = next((by_stem[stem + s] for s in suffixes if stem + s in by_stem), None)
         pairs.append((img, hit))
+    if all(m is not None for _, m in pairs):  # else the caller's "image without mask" error is the clearer one
+        report_orphan_masks(masks, [m for _, m in pairs])
     return pairs
+
+
+def report_orphan_masks(masks: Sequence[Path], used: Sequence[Path]) -> None:
+    """A mask that no image uses is an error: a missing image would otherwise drop its case without a word."""
+    orphans = sorted(set(masks) - set(used))
+    if orphans:
+        more = f" (and {len(orphans) - 1} more)" if len(orphans) > 1 else ""
+        raise USDError(f"mask without image: {orphans[0]}{more}. Fix: restore its image, or remove the mask from "
+                       f"the source folder")
 
 
 def check_unique(names: Sequence[str], what: str) -> None:
@@ -141,6 +154,19 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
     if not path.is_dir():
         raise USDError(f"{what}: {path} is not a folder. Fix: {fix}")
     return path
+
+
+def check_source_survives(sources: Sequence[Path], dataset_id: int) -> None:
+    """--overwrite replaces the dataset of this id: none of the sources may lie inside it."""
+    root = paths.raw_dir()
+    existing = find_dataset_in(root, dataset_id) if root.is_dir() else None
+    if existing is None:
+        return
+    for source in sources:
+        resolved = Path(source).resolve()
+        if resolved == existing.resolve() or existing.resolve() in resolved.parents:
+            raise USDError(f"{source} lies inside {existing}, which --overwrite would replace: the source would be "
+                           f"deleted. Fix: convert into another -d, or copy the source elsewhere first")
 
 
 class RawDatasetBuilder:
@@ -160,8 +186,8 @@ class RawDatasetBuilder:
 
     def __enter__(self) -> "RawDatasetBuilder":
         self.root.mkdir(parents=True, exist_ok=True)
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+        for stale in remove_stale_temporaries(self.root, ".tmp_Dataset"):
+            print(f"removed {stale}, left by a conversion that was killed")
         for sub in ("imagesTr", "labelsTr"):
             (self.tmp / sub).mkdir(parents=True)
         return self
@@ -177,7 +203,9 @@ class RawDatasetBuilder:
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()
         save_json(dataset_json, self.tmp / "dataset.json")
+        verify_structure(self.tmp)
         if self.existing is not None:
+            check_inside(self.existing, self.root)
             shutil.rmtree(self.existing)
         os.replace(self.tmp, self.final)
         return self.final
@@ -185,7 +213,7 @@ class RawDatasetBuilder:
 
 def assemble_dataset_json(name: str, records: Sequence[CaseRecord], task_modalities: dict[str, str],
                           description: str, reference: str = "", source: dict | None = None) -> dict:
-    """dataset.json of SPEC section 3 from the written cases."""
+    """dataset.json (documentation/dataset_format.md) from the written cases."""
     train = [r for r in records if r.split == "Tr"]
     if not train:
         raise USDError(f"no training cases were found for {name}: check the source folder")
@@ -229,10 +257,15 @@ def assemble_dataset_json(name: str, records: Sequence[CaseRecord], task_modalit
 
 def run_conversion(dataset_id: int, name: str, overwrite: bool, jobs: Sequence, worker: Callable,
                    num_processes: int, task_modalities: dict[str, str], description: str,
-                   reference: str = "", source: dict | None = None, desc: str = "converting") -> Path:
-    """Run a converter's jobs in parallel into a temporary dataset folder and move it into place."""
+                   reference: str = "", source: dict | None = None, desc: str = "converting",
+                   mask_threshold: float | None = None) -> Path:
+    """Run a converter's jobs in parallel into a temporary dataset folder and move it into place (`mask_threshold`,
+    the --mask-threshold option, goes to every job that reads masks)."""
     if not jobs:
         raise USDError(f"nothing to convert for {name}: the source folder holds no matching image/mask pairs")
+    for j in jobs:
+        if mask_threshold is not None and hasattr(j, "mask_threshold"):
+            j.mask_threshold = mask_threshold
     with RawDatasetBuilder(dataset_id, name, overwrite) as builder:
         has_test = any(getattr(j, "split", "Tr") == "Ts" for j in jobs)
         if has_test:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_conversion.common import CaseRecord, PairJob, check_unique, convert_pair, image_file, label_file, \
-    match_by_stem, run_conversion, sanitize_case_name
+    match_by_stem, report_orphan_masks, require_dir, run_conversion, sanitize_case_name
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -37,6 +37,7 @@ class VolumeJob:
     drop_empty: bool
     out_dir: Path = Path()
     split: str = "Tr"
+    mask_threshold: float | None = None
 
 
 def slice_volume(job: VolumeJob) -> list[CaseRecord]:
@@ -46,7 +47,7 @@ def slice_volume(job: VolumeJob) -> list[CaseRecord]:
     if mask_values.shape != ct.shape:
         raise USDError(f"size mismatch: mask {job.mask} has shape {mask_values.shape} but CT {job.image} has "
                        f"{ct.shape} (z, y, x). Fix: use the mask that belongs to this volume")
-    mask = imageio.binarize_mask(mask_values, job.mask)
+    mask = imageio.binarize_mask(mask_values, job.mask, job.mask_threshold)
     if ct.dtype.kind == "f":
         if np.all(np.mod(ct, 1) == 0) and ct.min() >= -32768 and ct.max() <= 32767:
             ct = ct.astype(np.int16)  # HU stored as float: integral, so keep them exactly as int16
@@ -78,6 +79,8 @@ def find_volume_pairs(root: Path) -> list[tuple[Path, Path, str]]:
                 raise USDError(f"{ct} has no infection mask ({base}_infection.nii.gz expected beside it). Fix: add it "
                                f"or remove the volume")
             pairs.append((ct, mask, sanitize_case_name(base)))
+        report_orphan_masks([p for p in files if any(imageio.strip_ending(p).endswith(s) for s in VOLUME_MASK_SUFFIXES)
+                             and not imageio.strip_ending(p).endswith("_ct")], [m for _, m, _ in pairs])
         return pairs
     mask_dirs = [p for p in root.rglob("*") if p.is_dir() and p.name.lower() in ("infection_mask", "infection_masks")]
     for mask_dir in mask_dirs:
@@ -86,6 +89,7 @@ def find_volume_pairs(root: Path) -> list[tuple[Path, Path, str]]:
                        "mask" not in p.name.lower()):
             for ct in sorted(p for p in folder.iterdir() if p.name in masks):
                 pairs.append((ct, masks[ct.name], sanitize_case_name(imageio.strip_ending(ct))))
+        report_orphan_masks(list(masks.values()), [m for _, m, _ in pairs])
     return pairs
 
 
@@ -112,9 +116,7 @@ def collect_slice_jobs(root: Path, task: str) -> list[PairJob]:
 
 def convert(args: argparse.Namespace) -> Path:
     """Run the covid converter on whichever layout SOURCE holds."""
-    root = Path(args.input)
-    if not root.is_dir():
-        raise USDError(f"{root} is not a folder. Fix: point -i at the COVID-19 release folder")
+    root = require_dir(Path(args.input), "covid source", "point -i at the COVID-19 release folder")
     task = args.task or TASK
     source = {"converter": "covid", "path": str(root.resolve())}
     volume_pairs = find_volume_pairs(root) if args.layout in ("auto", "volumes") else []
@@ -124,7 +126,8 @@ def convert(args: argparse.Namespace) -> Path:
         return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, slice_volume,
                               args.num_processes, {task: "CT"}, "COVID-19 CT infection, axial slices of volumes",
                               "Ma et al., COVID-19 CT Lung and Infection Segmentation Dataset (2020)",
-                              {**source, "layout": "volumes", "drop_empty": args.drop_empty}, desc="slicing")
+                              {**source, "layout": "volumes", "drop_empty": args.drop_empty}, desc="slicing",
+                          mask_threshold=args.mask_threshold)
     jobs = collect_slice_jobs(root, task) if args.layout in ("auto", "slices") else []
     if not jobs:
         raise USDError(f"unknown COVID-19 layout at {root}: expected CT volumes (X_ct.nii.gz with "
@@ -136,4 +139,5 @@ def convert(args: argparse.Namespace) -> Path:
     return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, convert_pair,
                           args.num_processes, {task: "CT"}, "COVID-19 CT infection, Inf-Net slice layout",
                           "Fan et al., Inf-Net, IEEE TMI (2020); MedSeg COVID-19 CT segmentation",
-                          {**source, "layout": "slices"})
+                          {**source, "layout": "slices"},
+                          mask_threshold=args.mask_threshold)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, run_conversion, \
-    sanitize_case_name
+from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, require_dir, \
+    run_conversion, sanitize_case_name
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -56,8 +56,11 @@ def collect_jobs(root: Path, classes: list[str], task: str) -> list[PairJob]:
 def convert(args: argparse.Namespace) -> Path:
     """Run the ebhi converter."""
     task = args.task or default_task(args.classes)
-    jobs = collect_jobs(Path(args.input), args.classes, task)
+    root = require_dir(Path(args.input), "ebhi source",
+                       "point -i at the EBHI-SEG folder (class folders with image/ and label/)")
+    jobs = collect_jobs(root, args.classes, task)
     return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, convert_pair,
                           args.num_processes, {task: "pathology"},
                           f"EBHI-Seg classes {', '.join(args.classes)}", "Shi et al., Front. Med. 10 (2023) 1114673",
-                          {"converter": "ebhi", "path": str(Path(args.input).resolve()), "classes": args.classes})
+                          {"converter": "ebhi", "path": str(Path(args.input).resolve()), "classes": args.classes},
+                          mask_threshold=args.mask_threshold)

@@ -9,8 +9,8 @@ import argparse
 import re
 from pathlib import Path
 
-from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, run_conversion, \
-    sanitize_case_name
+from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, require_dir, \
+    run_conversion, sanitize_case_name
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -27,8 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "CT normalisation in planning")
     p.add_argument("--channels", choices=("auto", "1", "3"), default="auto",
                    help="store grey (1) or colour (3); auto: colour if any image is colour")
-    p.add_argument("--mask-threshold", type=float, default=None,
-                   help="foreground = mask value > T (default: JPEG masks > 127, others must be binary)")
     p.add_argument("--groups-regex", default=None,
                    help="regular expression whose first group extracts the patient id from the image name")
 
@@ -69,12 +67,11 @@ def collect_jobs(root: Path, task: str, channels: str, threshold: float | None, 
 
 def convert(args: argparse.Namespace) -> Path:
     """Run the generic folder converter."""
-    root = Path(args.input)
-    if not root.is_dir():
-        raise USDError(f"{root} is not a folder. Fix: point -i at the folder holding images/ and masks/")
+    root = require_dir(Path(args.input), "folder source", "point -i at the folder holding images/ and masks/")
     name = args.name or DEFAULT_NAME
     task = args.task or name
     jobs = collect_jobs(root, task, args.channels, args.mask_threshold, args.groups_regex)
     return run_conversion(args.dataset_id, name, args.overwrite, jobs, convert_pair, args.num_processes,
                           {task: args.modality}, f"images/ + masks/ from {root.name}", "",
-                          {"converter": "folder", "path": str(root.resolve())})
+                          {"converter": "folder", "path": str(root.resolve())},
+                          mask_threshold=args.mask_threshold)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, run_conversion, \
-    sanitize_case_name
+from dataset_conversion.common import PairJob, check_unique, convert_pair, match_by_stem, require_dir, \
+    run_conversion, sanitize_case_name
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -58,9 +58,12 @@ def collect_jobs(root: Path, task: str, wanted: list[str] | None) -> list[PairJo
 def convert(args: argparse.Namespace) -> Path:
     """Run the polyp converter."""
     task = args.task or TASK
-    jobs = collect_jobs(Path(args.input), task, args.sources)
+    root = require_dir(Path(args.input), "polyp source",
+                       "point -i at the folder holding the polyp sources (Kvasir/, CVC-ClinicDB/, ...)")
+    jobs = collect_jobs(root, task, args.sources)
     return run_conversion(args.dataset_id, args.name or DEFAULT_NAME, args.overwrite, jobs, convert_pair,
                           args.num_processes, {task: "endoscopy"},
                           "Colon polyps from " + ", ".join(sorted({j.extra['source'] for j in jobs})),
                           "Jha 2020; Bernal 2015; Tajbakhsh 2015; Silva 2014; Vazquez 2017",
-                          {"converter": "polyp", "path": str(Path(args.input).resolve())})
+                          {"converter": "polyp", "path": str(Path(args.input).resolve())},
+                          mask_threshold=args.mask_threshold)

@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataset_conversion.common import CaseRecord, image_file, label_file, run_conversion
-from dataset_conversion.raw_dataset import case_files, load_dataset_json, raw_dataset_dir
-from dataset_conversion.verify import verify_dataset
+from dataset_conversion.common import CaseRecord, check_source_survives, image_file, label_file, run_conversion
+from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir
+from unisegdiff_pipeline.raw_verification import verify_dataset
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 
@@ -57,8 +57,10 @@ def convert(args: argparse.Namespace) -> Path:
     modalities: dict[str, str] = {}
     names = []
     any_groups = False
-    for source in args.sources:
-        folder = raw_dataset_dir(source)
+    folders = [raw_dataset_dir(source) for source in args.sources]
+    if args.overwrite:
+        check_source_survives(folders, args.dataset_id)
+    for folder in folders:
         verify_dataset(folder, args.num_processes, quiet=True)
         ds = load_dataset_json(folder)
         names.append(folder.name)

@@ -5,8 +5,8 @@ import argparse
 import shutil
 import time
 
-from dataset_conversion.raw_dataset import case_files, load_dataset_json, raw_dataset_dir
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir, raw_signature
+from unisegdiff_pipeline.raw_verification import verify_dataset
 from planning.fingerprint import load_or_compute_fingerprint
 from planning.planner import PRESETS, default_plans_name, plan_experiment
 from planning.preprocessor import preprocess
@@ -15,7 +15,9 @@ from unisegdiff_pipeline import paths
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json, save_json
-from unisegdiff_pipeline.parallel import default_num_processes
+from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.preprocessed import arrays_folder
+from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,13 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="usd_plan_and_preprocess",
                                 description="Fingerprint a raw dataset, write its plan, preprocess it and make splits.")
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name (e.g. 500 or Dataset500_Unified)")
-    p.add_argument("-np", "--num-processes", type=int, default=default_num_processes(),
+    p.add_argument("-np", "--num-processes", type=num_processes_argument, default=default_num_processes(),
                    help="worker processes for fingerprint and preprocessing (default: cores, at most 8)")
     p.add_argument("--gpu-memory-gb", type=float, default=None,
                    help="GPU memory target for the batch-size estimate (default 24, one RTX 3090)")
     p.add_argument("--preset", default="default", help=f"planner preset: {', '.join(PRESETS)}")
     p.add_argument("--image-size", type=int, default=None, help="override the preset's target size (pixels per side)")
-    p.add_argument("--plans-name", default=None, help="plans identifier (default: usd_plans, usd_plans_cpu for --preset cpu)")
+    p.add_argument("--plans-name", default=None, type=plain_name_argument("plans name"),
+                   help="plans identifier (default: usd_plans, usd_plans_cpu for --preset cpu)")
     p.add_argument("--clean", action="store_true", help="recompute the fingerprint and the plan even if present")
     p.add_argument("--no-preprocess", action="store_true", help="only fingerprint, plan and splits")
     return p
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = case_files(raw, "Tr")
     fp_path = out / "dataset_fingerprint.json"
     out.mkdir(parents=True, exist_ok=True)
-    if args.clean or not fp_path.is_file():
+    cached = load_json(fp_path, "fingerprint") if fp_path.is_file() else {}
+    if args.clean or cached.get("cases_signature") != raw_signature(cases):  # new or changed raw files: verified
         try:
             verify_dataset(raw, args.num_processes)
         except USDError as e:
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, configuration in plans["configurations"].items():
         if args.no_preprocess:
             break
-        folder = out / configuration["data_identifier"]
+        folder = arrays_folder(out, configuration)
         written_n, skipped = preprocess(cases, dataset_json, configuration, folder, args.num_processes)
         print(f"configuration {name}: {written_n} cases preprocessed, {skipped} already done -> {folder}")
     tasks = ", ".join(f"{t} ({fp['num_cases']} cases, {fp['modality']})" for t, fp in fingerprint["tasks"].items())

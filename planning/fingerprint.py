@@ -1,13 +1,13 @@
 """Dataset fingerprint (dataset_fingerprint.json): per-task sizes, channels, intensities and lesion statistics."""
 from __future__ import annotations
 
-import hashlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from unisegdiff_pipeline.raw_dataset import raw_signature
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.parallel import parallel_map
@@ -89,14 +89,6 @@ def aggregate_task(records: list[dict], modality: str, groups: dict[str, str] | 
     }
 
 
-def cases_signature(cases: dict[str, tuple[Path, Path | None]]) -> str:
-    """Hash of the case list and file sizes: a changed raw dataset invalidates a cached fingerprint."""
-    h = hashlib.sha1()
-    for case, (img, lab) in sorted(cases.items()):
-        h.update(f"{case}:{img.name}:{img.stat().st_size}:{lab.stat().st_size if lab else 0};".encode())
-    return h.hexdigest()
-
-
 def compute_fingerprint(dataset_json: dict, cases: dict[str, tuple[Path, Path]], num_processes: int) -> dict:
     """Fingerprint of a verified raw dataset."""
     jobs = [FingerprintJob(c, img, lab) for c, (img, lab) in sorted(cases.items())]
@@ -111,7 +103,7 @@ def compute_fingerprint(dataset_json: dict, cases: dict[str, tuple[Path, Path]],
     return {
         "dataset_name": dataset_json["name"],
         "num_cases": len(records),
-        "cases_signature": cases_signature(cases),
+        "cases_signature": raw_signature(cases),
         "tasks": per_task,
         "cases": {r["case"]: {"shape": r["shape"], "channels": r["channels"], "task": tasks[r["case"]],
                               "lesion_fraction": round(r["lesion_fraction"], 6)} for r in records},
@@ -123,7 +115,7 @@ def load_or_compute_fingerprint(path: Path, dataset_json: dict, cases: dict[str,
     """Cached fingerprint unless --clean or the raw cases changed; returns (fingerprint, was_computed)."""
     if path.is_file() and not clean:
         cached = load_json(path, "fingerprint")
-        if cached.get("cases_signature") == cases_signature(cases):
+        if cached.get("cases_signature") == raw_signature(cases):
             return cached, False
     fingerprint = compute_fingerprint(dataset_json, cases, num_processes)
     save_json(fingerprint, path)

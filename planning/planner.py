@@ -1,8 +1,6 @@
 """The self-configuring plan (usd_plans.json): sizes, channels, normalisation, architecture, batch size, and the
-diffusion, training and inference settings of SPEC section 4. Every number here is a default a user may edit."""
+diffusion, training and inference settings of documentation/plans.md. Every number here is a default a user may edit."""
 from __future__ import annotations
-
-import math
 
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample, parameter_count
@@ -84,10 +82,11 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     if preset not in PRESETS:
         raise USDError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
-    size = int(image_size or p["image_size"])
+    size = int(p["image_size"] if image_size is None else image_size)
     levels = len(p["cfenet_widths"])
-    if size % 2 ** (levels - 1):
-        raise USDError(f"image size {size} is not divisible by {2 ** (levels - 1)} ({levels} resolution levels)")
+    if size < 2 ** (levels - 1) or size % 2 ** (levels - 1):
+        raise USDError(f"image size {size} must be a positive multiple of {2 ** (levels - 1)} ({levels} resolution "
+                       f"levels). Fix: pass --image-size 128, 192, 256, ...")
     tasks = fingerprint["tasks"]
     channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
     arch = {
@@ -158,8 +157,3 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
 def default_plans_name(preset: str) -> str:
     """Plans identifier of a preset: usd_plans (default), usd_plans_cpu, ..."""
     return "usd_plans" if preset == "default" else f"usd_plans_{preset}"
-
-
-def iterations_per_epoch(num_cases: int, batch_size: int) -> int:
-    """An epoch is one pass over the training cases."""
-    return max(1, math.ceil(num_cases / batch_size))

@@ -1,20 +1,16 @@
 """Preprocessing: each raw case resized to the plan's size, normalised, saved as compressed arrays (resumable)."""
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-
+from unisegdiff_pipeline.raw_dataset import raw_signature
 from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.guarded_delete import mark_created, remove_created
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.parallel import parallel_map
-from unisegdiff_pipeline.preprocessed import case_done, save_case
+from unisegdiff_pipeline.preprocessed import SIGNATURE_FILE, case_done, save_case, signature
 from unisegdiff_pipeline.preprocessing import preprocess_image, resize_mask
-
-SIGNATURE_FILE = "preprocessing_signature.json"
 
 
 @dataclass
@@ -48,26 +44,25 @@ def preprocess_case(job: PreprocessJob) -> str:
     return job.case
 
 
-def signature(configuration: dict) -> str:
-    """Hash of everything in a configuration that changes the preprocessed arrays."""
-    keys = ("image_size", "num_input_channels", "normalization", "resize")
-    return hashlib.sha1(json.dumps({k: configuration[k] for k in keys}, sort_keys=True).encode()).hexdigest()
-
-
 def preprocess(cases: dict[str, tuple[Path, Path]], dataset_json: dict, configuration: dict, out_dir: Path,
                num_processes: int) -> tuple[int, int]:
-    """Preprocess every case not yet done; returns (written, skipped). A changed plan restarts the folder."""
-    sig = signature(configuration)
+    """Preprocess every case not yet done; returns (written, skipped). A changed plan or raw dataset restarts the
+    folder; unreadable arrays are made again."""
+    wanted = {"signature": signature(configuration), "raw_signature": raw_signature(cases)}
     sig_path = out_dir / SIGNATURE_FILE
-    if out_dir.is_dir() and (not sig_path.is_file() or load_json(sig_path).get("signature") != sig):
-        print(f"the plan's size, channels or normalisation changed: re-preprocessing {out_dir.name} from scratch")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_json({"signature": sig}, sig_path)
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        found = load_json(sig_path) if sig_path.is_file() else None
+        if found is None or {k: found.get(k) for k in wanted} != wanted:
+            changed = "raw dataset" if found and found.get("signature") == wanted["signature"] else \
+                "plan's size, channels or normalisation"
+            print(f"the {changed} changed: re-preprocessing {out_dir.name} from scratch")
+            remove_created(out_dir, out_dir.parent, legacy_markers=(SIGNATURE_FILE,))
+    mark_created(out_dir)
+    save_json(wanted, sig_path)
     groups = dataset_json.get("groups", {})
     todo = [PreprocessJob(c, img, lab, dataset_json["tasks"][c], groups.get(c, c), out_dir,
                           tuple(configuration["image_size"]), configuration["num_input_channels"],
                           configuration["normalization"][dataset_json["tasks"][c]])
-            for c, (img, lab) in sorted(cases.items()) if not case_done(out_dir, c)]
+            for c, (img, lab) in sorted(cases.items()) if not case_done(out_dir, c, check_readable=True)]
     parallel_map(preprocess_case, todo, num_processes, desc="preprocessing")
     return len(todo), len(cases) - len(todo)

@@ -42,7 +42,8 @@ def make_splits(tasks: dict[str, str], groups: dict[str, str] | None = None, num
 
 
 def check_splits(splits: list[dict], cases: set[str], path: Path) -> None:
-    """A kept user file must name only existing cases and never put a case in train and val of one fold."""
+    """A kept file must name only existing cases, put every case in some fold, and never one in train and val of one
+    fold."""
     for k, fold in enumerate(splits):
         if not isinstance(fold, dict) or "train" not in fold or "val" not in fold:
             raise USDError(f"{path}: fold {k} needs 'train' and 'val' lists. Fix: correct the file or delete it")
@@ -53,6 +54,13 @@ def check_splits(splits: list[dict], cases: set[str], path: Path) -> None:
         both = set(fold["train"]) & set(fold["val"])
         if both:
             raise USDError(f"{path}: fold {k} has cases in both train and val ({', '.join(sorted(both)[:5])})")
+    covered = {c for fold in splits for c in fold["train"] + fold["val"]}
+    left_out = sorted(cases - covered)
+    if left_out:
+        raise USDError(f"{path} puts {len(left_out)} of the dataset's {len(cases)} cases in no fold "
+                       f"({', '.join(left_out[:5])}{' ...' if len(left_out) > 5 else ''}), e.g. after a re-conversion "
+                       f"added cases; they would never be trained on or validated. Fix: delete the file to make new "
+                       f"splits (models trained on the old folds then no longer match them), or add the cases to it")
 
 
 def ensure_splits(path: Path, tasks: dict[str, str], groups: dict[str, str] | None) -> tuple[list[dict], bool]:

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from unisegdiff_pipeline.evaluation.evaluate import format_table
+from unisegdiff_pipeline.parallel import num_processes_argument
+from unisegdiff_pipeline.results_layout import model_folder_name
 
 DATASET_ID = 990
 DATASET = "Dataset990_SyntheticDemo"
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="output folder when USD_* are unset (default: ./demo_output)")
     p.add_argument("--trainer", default=TRAINER, help=f"trainer (default {TRAINER})")
     p.add_argument("--cases-per-task", type=int, default=48)
-    p.add_argument("-np", "--num-processes", type=int, default=2)
+    p.add_argument("-np", "--num-processes", type=num_processes_argument, default=2)
     return p
 
 
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     step("2/5 plan and preprocess (cpu preset)",
          [tool("usd_plan_and_preprocess"), "-d", str(DATASET_ID), "--preset", "cpu", "--image-size", str(IMAGE_SIZE),
           "-np", str(args.num_processes)])
-    model = env["USD_results"] / DATASET / f"{args.trainer}__{PLANS}"
+    model = env["USD_results"] / DATASET / model_folder_name(args.trainer, PLANS)
     fold = model / "fold_0"
     if (fold / "checkpoint_final.pth").is_file() and (fold / "validation" / "summary.json").is_file():
         print(f"\n=== 3/5 train: {fold} is finished, reused")

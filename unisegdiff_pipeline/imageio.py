@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from PIL import Image, ImageFile
 
+from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.errors import USDError
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail loudly, never load half-grey
@@ -214,7 +214,7 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise USDError(f"{path} is not a grey 3D volume (dimension {image.GetDimension()}, "
                        f"{image.GetNumberOfComponentsPerPixel()} components)")
-    arr = sitk.GetArrayFromImage(image)
+    arr = check_finite(sitk.GetArrayFromImage(image), path)
     d = image.GetDirection()
     meta = ImageMeta(shape=(int(arr.shape[1]), int(arr.shape[2])), channels=1, dtype=str(arr.dtype),
                      ending=image_ending(path) or "", spacing=tuple(float(s) for s in image.GetSpacing()[:2]),
@@ -266,14 +266,26 @@ def peek_channels(path: str | os.PathLike) -> int:
         raise _unreadable(path, e) from None
 
 
+def check_finite(arr: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """`arr` if every value is finite; NaN or inf pixels are an error naming the file."""
+    if arr.dtype.kind in "fc":
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise USDError(f"{path} holds {bad} non-finite pixel value(s) (NaN or inf). Fix: replace them with a "
+                           f"finite value (e.g. the background's) and export the image again")
+    return arr
+
+
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
     """Read an image as [C, H, W] in its source dtype (grey C=1, colour C=3; RGBA and palettes become RGB)."""
-    return _read(path, keep_indices=False)
+    arr, meta = _read(path, keep_indices=False)
+    return check_finite(arr, path), meta
 
 
 def read_label_values(path: str | os.PathLike) -> tuple[np.ndarray, ImageMeta]:
     """Read a label image as [H, W] raw values (palette indices kept; colour collapsed by channel maximum)."""
     arr, meta = _read(path, keep_indices=True)
+    check_finite(arr, path)
     return (arr.max(axis=0) if arr.shape[0] > 1 else arr[0]), meta
 
 
@@ -303,16 +315,6 @@ def read_mask(path: str | os.PathLike, threshold: float | None = None) -> tuple[
     return binarize_mask(values, path, threshold), meta
 
 
-def _temporary_sibling(path: Path) -> Path:
-    ending = image_ending(path) or path.suffix
-    return path.with_name(f".{path.name[: -len(ending)] if ending else path.name}.tmp-{uuid.uuid4().hex[:8]}{ending}")
-
-
-def atomic_replace(tmp: Path, final: Path) -> None:
-    """Move a finished temporary file onto its final name in one step."""
-    os.replace(tmp, final)
-
-
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:
     """Write uint8 [H, W] or [C, H, W] (C = 1, 3) as PNG, atomically."""
     path = Path(path)
@@ -320,12 +322,8 @@ def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:
         raise ValueError(f"PNG output must be uint8, got {arr.dtype} for {path}")
     if arr.ndim == 3:
         arr = arr[0] if arr.shape[0] == 1 else np.ascontiguousarray(arr.transpose(1, 2, 0))
-    tmp = _temporary_sibling(path)
-    try:
+    with atomic_write(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
-        atomic_replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_sitk(path: str | os.PathLike, arr: np.ndarray, meta: ImageMeta | None = None) -> None:
@@ -340,12 +338,8 @@ def write_sitk(path: str | os.PathLike, arr: np.ndarray, meta: ImageMeta | None 
         image.SetSpacing(tuple(float(s) for s in meta.spacing))
         image.SetOrigin(tuple(float(o) for o in meta.origin))
         image.SetDirection(tuple(float(d) for d in meta.direction))
-    tmp = _temporary_sibling(path)
-    try:
+    with atomic_write(path) as tmp:
         sitk.WriteImage(image, str(tmp), useCompression=True)
-        atomic_replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_image(path: str | os.PathLike, arr: np.ndarray, meta: ImageMeta | None = None) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from tqdm import tqdm
 
@@ -11,13 +11,30 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_num_processes() -> int:
     """Worker count when -np is not given: the cores available to this process, at most 8."""
+    return min(8, available_cores())
+
+
+def num_processes_argument(text: str) -> int:
+    """argparse `type=` of -np: a whole number of at least 1 (more than the cores is capped when work starts)."""
+    import argparse
+
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"-np must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], num_processes: int, desc: str,
@@ -28,6 +45,9 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], num_processes: int, d
     naming the bad file reaches the user as it was written.
     """
     items = list(items)
+    if num_processes > available_cores():  # each worker holds torch (about 300 MB): never more than the cores
+        print(f"-np {num_processes} is more than the {available_cores()} available cores: using {available_cores()}")
+        num_processes = available_cores()
     bar = tqdm(total=len(items), desc=desc, unit="case", disable=disable_progress, dynamic_ncols=True)
     results: list = [None] * len(items)
     try:
@@ -50,13 +70,3 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], num_processes: int, d
 def _indexed_call(packed: tuple[Callable, int, object]) -> tuple[int, object]:
     fn, i, item = packed
     return i, fn(item)
-
-
-def chunked(items: Iterable[T], size: int) -> list[list[T]]:
-    """Split an iterable into lists of at most `size` items."""
-    out: list[list[T]] = []
-    for item in items:
-        if not out or len(out[-1]) == size:
-            out.append([])
-        out[-1].append(item)
-    return out

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from unisegdiff_pipeline import imageio  # noqa: E402
+from unisegdiff_pipeline.atomic import atomic_write  # noqa: E402
 
 UNCERTAINTY_MAX = 0.25  # variance of binary samples is at most 1/4
 
@@ -48,7 +48,8 @@ def save_overlay(path: Path, image: np.ndarray, prediction: np.ndarray, uncertai
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    imageio.atomic_replace(tmp, path)
+    try:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=90)
+    finally:
+        plt.close(fig)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 H, W = 12, 16
 COLOURS = {"SRF": (255, 0, 0), "IRF": (0, 255, 0), "PED": (0, 0, 255), "SHRM": (255, 255, 0), "ISOS": (255, 0, 255)}

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from dataset_conversion.btd import read_cjdata
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 H, W = 10, 14  # non-square, so a missing un-transpose changes the shape
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from dataset_conversion.common import sanitize_case_name
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 from tests.conftest import shared_data
 
 

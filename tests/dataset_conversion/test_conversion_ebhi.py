@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 CLASSES = ("Normal", "Polyp", "Low-grade IN", "High-grade IN", "Adenocarcinoma", "Serrated adenoma")
 

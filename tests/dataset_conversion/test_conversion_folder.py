@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 H, W = 10, 12
 

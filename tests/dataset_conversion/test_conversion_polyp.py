@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from dataset_conversion.common import sanitize_case_name
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 SOURCES = ("Kvasir", "CVC-ClinicDB", "CVC-ColonDB", "ETIS-LaribPolypDB", "CVC-300")
 

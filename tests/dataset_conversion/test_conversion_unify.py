@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dataset_conversion.raw_dataset import case_files
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_dataset import case_files
+from unisegdiff_pipeline.raw_verification import verify_dataset
 
 
 # ---------------------------------------------------------------- real data

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset_conversion.verify import verify_dataset
+from unisegdiff_pipeline.raw_verification import verify_dataset
 from unisegdiff_pipeline.errors import USDError
 
 CASES = [f"{g}{k:02d}" for g in "AB" for k in range(6)]

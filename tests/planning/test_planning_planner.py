@@ -1,4 +1,4 @@
-"""Planner: settings of SPEC section 4, normalisation by modality, batch size from GPU memory."""
+"""Planner: the plan's settings, normalisation by modality, batch size from GPU memory."""
 import pytest
 
 from planning.planner import AUGMENTATION_PROFILES, PRESETS, estimate_batch_size, normalization_for, plan_experiment
@@ -68,7 +68,7 @@ def test_batch_size_follows_gpu_memory_and_image_size():
 def test_bad_preset_and_size():
     with pytest.raises(USDError, match="unknown preset"):
         plan_experiment("D", FP, "gpu-huge")
-    with pytest.raises(USDError, match="divisible"):
+    with pytest.raises(USDError, match="positive multiple of 16"):
         plan_experiment("D", FP, "cpu", image_size=100)
 
 

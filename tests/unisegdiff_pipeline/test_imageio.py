@@ -10,7 +10,7 @@ import SimpleITK as sitk
 import tifffile
 from PIL import Image
 
-from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline import atomic, imageio
 from unisegdiff_pipeline.errors import USDError
 
 H, W = 9, 13  # non-square everywhere, so a transposed read cannot pass
@@ -278,7 +278,7 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch, na
         assert tmp.parent == final.parent and tmp.name.startswith(".") and tmp.exists()
         raise OSError("simulated crash before rename")
 
-    monkeypatch.setattr(imageio, "atomic_replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="simulated crash"):
         imageio.write_image(path, (255 - GREY8)[None])
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
@@ -347,3 +347,19 @@ def test_truncated_png_is_never_loaded_half_grey(tmp_path):
     Path(tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(USDError):
         imageio.read_image(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_are_an_error_naming_the_file(tmp_path, bad):
+    arr = np.zeros((1, 8, 8), np.float32)
+    arr[0, 3, 4] = bad
+    imageio.write_sitk(tmp_path / "x.mha", arr)
+    with pytest.raises(USDError, match=r"x\.mha holds 1 non-finite pixel value"):
+        imageio.read_image(tmp_path / "x.mha")
+    with pytest.raises(USDError, match="non-finite"):
+        imageio.read_label_values(tmp_path / "x.mha")
+    vol = np.zeros((2, 8, 8), np.float32)
+    vol[1, 0, 0] = bad
+    sitk.WriteImage(sitk.GetImageFromArray(vol), str(tmp_path / "v.mha"))
+    with pytest.raises(USDError, match="non-finite"):
+        imageio.read_volume(tmp_path / "v.mha")

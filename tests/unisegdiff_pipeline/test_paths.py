@@ -20,7 +20,7 @@ def test_importing_needs_no_variables():
     env = {k: v for k, v in os.environ.items() if not k.startswith("USD_")}
     code = (
         "import unisegdiff_pipeline.paths as p, unisegdiff_pipeline.imageio, unisegdiff_pipeline.dataset_names\n"
-        "import dataset_conversion.cli, dataset_conversion.raw_dataset, dataset_conversion.common\n"
+        "import dataset_conversion.cli, unisegdiff_pipeline.raw_dataset, dataset_conversion.common\n"
         "try:\n"
         "    p.raw_dir()\n"
         "except Exception as e:\n"

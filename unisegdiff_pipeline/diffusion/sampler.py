@@ -1,4 +1,4 @@
-"""Samplers: the staged inference of SPEC section 4 and the ablations' uniform-DDIM and one-step schedules.
+"""Samplers: the staged inference of documentation/method.md and the ablations' uniform-DDIM and one-step schedules.
 
 Work per image batch is done once: CFENet and the condition caches (FF projections, DCA keys/values/queries of
 CF). All samples of all images run as one batch; each trajectory runs only the decoder it uses.

@@ -10,20 +10,25 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
-from unisegdiff_pipeline.jsonio import load_json, save_json
-from unisegdiff_pipeline.parallel import default_num_processes
+from unisegdiff_pipeline.jsonio import load_json, load_name_map, save_json
+from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 from unisegdiff_pipeline import paths
+from unisegdiff_pipeline.raw_dataset import load_dataset_json
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of usd_evaluate."""
-    p = argparse.ArgumentParser(prog="usd_evaluate", description="Dice and IoU of predicted masks (SPEC section 5).")
+    p = argparse.ArgumentParser(prog="usd_evaluate", description="Dice and IoU of predicted masks (documentation/evaluation.md).")
     p.add_argument("-r", "--reference", help="folder of reference masks")
     p.add_argument("-p", "--prediction", help="folder of predicted masks (same case names)")
     p.add_argument("-d", "--dataset", help="dataset id or name: its dataset.json gives each case's task")
     p.add_argument("--tasks", help="JSON file mapping case -> task (instead of -d)")
     p.add_argument("-o", "--output", help="summary JSON (default: PREDICTION/summary.json; the CSV goes beside it)")
-    p.add_argument("-np", "--num-processes", type=int, default=default_num_processes())
+    p.add_argument("--mask-threshold", type=float, default=None, metavar="T",
+                   help="reference foreground = value > T (default: JPEG masks > 127, others must be binary)")
+    p.add_argument("--missing-as-empty", action="store_true",
+                   help="score reference cases without a prediction as empty masks (default: an error)")
+    p.add_argument("-np", "--num-processes", type=num_processes_argument, default=default_num_processes())
     p.add_argument("--crossval", action="store_true", help="gather the fold validation summaries of a model")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer", help="with --crossval")
     p.add_argument("-pl", "--plans", default="usd_plans", help="with --crossval: plans identifier")
@@ -40,8 +45,8 @@ def dataset_tasks(dataset: str) -> dict[str, str]:
         except USDError:
             continue
         if path.is_file():
-            ds = load_json(path, "dataset description")
-            return {**ds.get("tasks", {}), **ds.get("test_tasks", {})}
+            ds = load_dataset_json(path.parent)
+            return {**ds["tasks"], **ds.get("test_tasks", {})}
     raise USDError(f"no dataset.json found for {name}")
 
 
@@ -87,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         raise USDError("give -r REFERENCE and -p PREDICTION (or --crossval -d ID)")
     if args.dataset and args.tasks:
         raise USDError("give either -d or --tasks, not both")
-    tasks = dataset_tasks(args.dataset) if args.dataset else load_json(Path(args.tasks), "tasks file") if args.tasks else None
+    tasks = dataset_tasks(args.dataset) if args.dataset else load_name_map(Path(args.tasks), "tasks file") if args.tasks else None
     output = Path(args.output) if args.output else Path(args.prediction) / "summary.json"
-    summary = evaluate_folders(Path(args.reference), Path(args.prediction), tasks, args.num_processes, output)
+    summary = evaluate_folders(Path(args.reference), Path(args.prediction), tasks, args.num_processes, output,
+                               missing_as_empty=args.missing_as_empty, mask_threshold=args.mask_threshold)
     print(format_table(summary))
     print(f"per-case metrics: {output.with_suffix('.csv')}; summary: {output}")
     return 0

@@ -1,4 +1,4 @@
-"""The one implementation of Dice and IoU (SPEC section 5).
+"""The one implementation of Dice and IoU (documentation/evaluation.md).
 
 Dice = 2|P∩G| / (|P| + |G|), IoU = |P∩G| / |P∪G| on binary masks; both 1 when P and G are empty, both 0 when only
 one of them is empty (this follows from the formulas with the 0/0 case set to 1).

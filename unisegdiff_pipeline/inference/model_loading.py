@@ -6,21 +6,21 @@ from pathlib import Path
 import torch
 
 from unisegdiff_pipeline import paths
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import FoldModel
 from unisegdiff_pipeline.jsonio import load_json
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
-from unisegdiff_pipeline.training.checkpoint import load_checkpoint
-from unisegdiff_pipeline.training.run import DEFAULT_CONFIGURATION
+from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, model_folder_name
 
 
 def model_folder(dataset: str | int, trainer: str, plans: str, configuration: str = DEFAULT_CONFIGURATION) -> Path:
     """USD_results/DatasetNNN/{Trainer}__{Plans}[__{configuration}], which must exist."""
     name = resolve_dataset_name(dataset, ("results", "preprocessed", "raw"))
     base = paths.results_dir() / name
-    folder = base / (f"{trainer}__{plans}" + ("" if configuration == DEFAULT_CONFIGURATION else f"__{configuration}"))
+    folder = base / model_folder_name(trainer, plans, configuration)
     if not folder.is_dir():
         existing = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
         raise USDError(f"no trained model {folder}. Models of {name}: {', '.join(existing) or 'none'}. Fix: check -tr "

@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from tqdm import tqdm
-
-from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.cli import user_errors_exit
-from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.inference.engine import PRECISIONS, RunOptions, images_per_batch, predict_batch, \
-    threshold, to_original_size
-from unisegdiff_pipeline.inference.model_loading import load_models, model_folder
-from unisegdiff_pipeline.jsonio import load_json
-from unisegdiff_pipeline.preprocessing import preprocess_image
-from unisegdiff_pipeline.training.run import DEFAULT_CONFIGURATION, select_device
-from unisegdiff_pipeline.visualization import UNCERTAINTY_MAX, heat_map, save_overlay
-
-CSV_NAME = "predictions.csv"
+from unisegdiff_pipeline.inference.engine import PRECISIONS
+from unisegdiff_pipeline.inference.model_loading import model_folder
+from unisegdiff_pipeline.inference.predictor import Predictor
+from unisegdiff_pipeline.jsonio import load_name_map
+from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name the model was trained on")
     p.add_argument("-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: every trained fold)")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer")
-    p.add_argument("-p", "--plans", default="usd_plans")
-    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION)
+    p.add_argument("-p", "--plans", default="usd_plans", type=plain_name_argument("plans name"))
+    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, type=plain_name_argument("configuration"))
     p.add_argument("-chk", "--checkpoint", choices=("final", "best"), default="final")
     p.add_argument("--task", default=None, help="task whose normalisation the images get (needed when tasks differ)")
     p.add_argument("--task-map", default=None, help="JSON file mapping case -> task, for folders of mixed tasks")
@@ -55,225 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-@dataclass
-class Prepared:
-    """An input image read and preprocessed, or the error that stopped it."""
-
-    case: str
-    path: Path
-    tensor: np.ndarray | None = None
-    raw: np.ndarray | None = None
-    meta: imageio.ImageMeta | None = None
-    error: str | None = None
-    task: str | None = None
-    seconds: float = 0.0
-
-
-def case_name(path: Path) -> str:
-    """`img_0000.png` -> `img` (the raw channel suffix is dropped), `img.jpg` -> `img`."""
-    stem = imageio.strip_ending(path)
-    return stem[:-5] if stem.endswith("_0000") else stem
-
-
-def list_inputs(folder: Path) -> dict[str, Path]:
-    """case -> input file; two files giving one case name is an error."""
-    if not folder.is_dir():
-        raise USDError(f"input folder {folder} does not exist")
-    out: dict[str, Path] = {}
-    for path in imageio.list_images(folder):
-        case = case_name(path)
-        if case in out:
-            raise USDError(f"{out[case].name} and {path.name} in {folder} both give the case name {case}. Fix: rename one")
-        out[case] = path
-    if not out:
-        raise USDError(f"{folder} holds no supported images ({', '.join(imageio.SUPPORTED_ENDINGS)})")
-    return out
-
-
-def choose_normalization(configuration: dict, task: str | None) -> tuple[str, dict]:
-    """The task whose normalisation inputs get; needed explicitly only when the tasks' schemes differ."""
-    schemes = configuration["normalization"]
-    if task is not None:
-        if task not in schemes:
-            raise USDError(f"--task {task} is not a task of this model; its tasks are {', '.join(schemes)}")
-        return task, schemes[task]
-    distinct = {json.dumps(s, sort_keys=True) for s in schemes.values()}
-    if len(distinct) > 1:
-        listed = ", ".join(f"{t} ({s['scheme']})" for t, s in schemes.items())
-        raise USDError(f"this model's tasks normalise images differently; pass --task with one of: {listed}")
-    first = next(iter(schemes))
-    return first, schemes[first]
-
-
-def output_ending(meta: imageio.ImageMeta) -> str:
-    """NIfTI/MHA inputs get NIfTI masks (geometry kept); raster inputs get PNG masks."""
-    return ".nii.gz" if meta.ending in imageio.SITK_ENDINGS else ".png"
-
-
-def prefetch(pool: ThreadPoolExecutor, items: list, fn, depth: int):
-    """Yield fn(item) results in order while up to `depth` items are prepared in the background."""
-    queue: deque = deque()
-    it = iter(items)
-    for item in it:
-        queue.append(pool.submit(fn, item))
-        if len(queue) >= depth:
-            break
-    while queue:
-        result = queue.popleft().result()
-        nxt = next(it, None)
-        if nxt is not None:
-            queue.append(pool.submit(fn, nxt))
-        yield result
-
-
-class Predictor:
-    """Reads, preprocesses (in background threads), predicts in batches and writes every output of a folder."""
-
-    def __init__(self, args: argparse.Namespace):
-        self.args = args
-        self.device = select_device(args.device)
-        folder = model_folder(args.dataset, args.trainer, args.plans, args.configuration)
-        self.plans, self.configuration, self.models = load_models(folder, args.folds, f"checkpoint_{args.checkpoint}.pth",
-                                                                  self.device)
-        self.task_map = load_json(Path(args.task_map), "task map") if args.task_map else {}
-        for task in set(self.task_map.values()):
-            choose_normalization(self.configuration, task)  # unknown tasks fail before any work
-        self.task, self.scheme = choose_normalization(self.configuration, args.task) if not self.task_map else (None, None)
-        self.inference = self.models[0].inference
-        self.out = Path(args.output)
-        self.reference = Path(args.reference) if args.reference else None
-        self.batch = images_per_batch(self.device, self.inference)
-        self.options = RunOptions.default_for(self.device)
-        if args.precision:
-            self.options.precision = args.precision
-        self.options.compile = args.compile
-        self.options.prepare(self.models, self.device)
-
-    def prepare(self, item: tuple[str, Path]) -> Prepared:
-        """Read and preprocess one input exactly as training data were (errors are kept, not raised)."""
-        case, path = item
-        start = time.time()
-        try:
-            task, scheme = self.normalization_of(case)
-            raw, meta = imageio.read_image(path)
-            tensor = preprocess_image(raw, self.configuration["num_input_channels"], scheme,
-                                      tuple(self.configuration["image_size"]))
-        except USDError as e:
-            return Prepared(case, path, error=str(e))
-        return Prepared(case, path, tensor, raw, meta, task=task, seconds=time.time() - start)
-
-    def normalization_of(self, case: str) -> tuple[str, dict]:
-        """(task, scheme) of a case: from --task-map when given, else the one chosen for all."""
-        if not self.task_map:
-            return self.task, self.scheme
-        if case not in self.task_map:
-            raise USDError(f"case {case} is not in --task-map {self.args.task_map}. Fix: add it")
-        return choose_normalization(self.configuration, self.task_map[case])
-
-    def run(self) -> int:
-        """Predict every input not yet written; returns the number of failed inputs."""
-        inputs = list_inputs(Path(self.args.input))
-        self.out.mkdir(parents=True, exist_ok=True)
-        todo = [(c, p) for c, p in inputs.items()
-                if not (self.args.continue_prediction and self._mask_path(c, p).is_file())]
-        if self.args.continue_prediction:
-            print(f"--continue: {len(inputs) - len(todo)} of {len(inputs)} cases already written, {len(todo)} to do")
-        rows, failures = [], []
-        generator = torch.Generator(device=self.device).manual_seed(self.args.seed)
-        bar = tqdm(total=len(todo), desc="predicting", unit="image", dynamic_ncols=True)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending: list[Prepared] = []
-            for prepared in prefetch(pool, todo, self.prepare, depth=2 * self.batch + 2):
-                if prepared.error:
-                    failures.append(prepared)
-                    bar.update()
-                    continue
-                pending.append(prepared)
-                if len(pending) == self.batch:
-                    rows += self._predict(pending, generator)
-                    bar.update(len(pending))
-                    pending = []
-            if pending:
-                rows += self._predict(pending, generator)
-                bar.update(len(pending))
-        bar.close()
-        self._write_csv(rows)
-        how = f"normalisation of task {self.task}" if self.task else f"normalisation per case from {self.args.task_map}"
-        print(f"wrote {len(rows)} mask(s) to {self.out} ({len(self.models)} fold model(s), "
-              f"{self.models[0].inference.get('num_samples', 1)} noises each, {how})")
-        for f in failures:
-            print(f"FAILED {f.path}: {f.error}")
-        return len(failures)
-
-    def _mask_path(self, case: str, path: Path) -> Path:
-        ending = ".nii.gz" if imageio.image_ending(path) in imageio.SITK_ENDINGS else ".png"
-        return self.out / f"{case}{ending}"
-
-    @torch.no_grad()
-    def _predict(self, items: list[Prepared], generator: torch.Generator) -> list[dict]:
-        start = time.time()
-        images = torch.from_numpy(np.stack([p.tensor for p in items])).to(self.device)
-        pred = predict_batch(self.models, images, self.inference, generator, self.args.n_samples, self.options)
-        seconds = (time.time() - start) / len(items)
-        rows = []
-        for i, p in enumerate(items):
-            prob = to_original_size(pred.probability[i], p.meta.shape)
-            mask = threshold(prob, self.inference.get("threshold", 0.5))
-            ending = output_ending(p.meta)
-            unc = to_original_size(pred.uncertainty[i], p.meta.shape)
-            if self.args.save_probabilities:
-                self._save_map(p.case, "probabilities", prob, 1.0)
-            if self.args.save_uncertainty:
-                self._save_map(p.case, "uncertainty", unc, UNCERTAINTY_MAX)
-            if self.args.overlay:
-                save_overlay(self._extra("overlays") / f"{p.case}.png", p.raw, mask, unc, self._reference(p.case), p.case)
-            imageio.write_mask(self.out / f"{p.case}{ending}", mask, p.meta)  # last: its presence marks the case done
-            rows.append({"case": p.case, "input": str(p.path), "task_normalisation": p.task,
-                         "height": p.meta.shape[0], "width": p.meta.shape[1], "lesion_area_px": int(mask.sum()),
-                         "lesion_fraction": float(mask.mean()),
-                         "mean_uncertainty": float(unc.mean()),
-                         "masks_fused": int(pred.samples.shape[1]), "seconds": round(seconds + p.seconds, 4)})
-        return rows
-
-    def _extra(self, kind: str) -> Path:
-        """Subfolder for outputs beside the masks, so that OUTPUT itself holds masks only."""
-        folder = self.out / kind
-        folder.mkdir(exist_ok=True)
-        return folder
-
-    def _save_map(self, case: str, kind: str, values: np.ndarray, vmax: float) -> None:
-        """`kind/case.npz` (float32 at original size) and `kind/case.png` (heat map)."""
-        folder = self._extra(kind)
-        tmp = folder / f".{case}.tmp.npz"
-        np.savez_compressed(tmp, **{kind: values.astype(np.float32)})
-        imageio.atomic_replace(tmp, folder / f"{case}.npz")
-        imageio.write_png(folder / f"{case}.png", heat_map(values, vmax))
-
-    def _reference(self, case: str) -> np.ndarray | None:
-        if self.reference is None:
-            return None
-        hits = [p for p in imageio.list_images(self.reference) if imageio.strip_ending(p) == case]
-        return imageio.read_mask(hits[0])[0] if hits else None
-
-    def _write_csv(self, rows: list[dict]) -> None:
-        path = self.out / CSV_NAME
-        table = pd.DataFrame(rows)
-        if path.is_file():  # --continue: keep earlier rows, newer rows win
-            old = pd.read_csv(path)
-            table = pd.concat([old[~old["case"].isin(table["case"])] if len(table) else old, table], ignore_index=True)
-        if len(table):
-            table = table.sort_values("case")
-        tmp = self.out / f".{CSV_NAME}.tmp"
-        table.to_csv(tmp, index=False)
-        imageio.atomic_replace(tmp, path)
-
-
 @user_errors_exit("usd_predict")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of usd_predict; exit status 1 when some inputs could not be read."""
     args = build_parser().parse_args(argv)
-    failed = Predictor(args).run()
+    predictor = Predictor(model_folder(args.dataset, args.trainer, args.plans, args.configuration), folds=args.folds,
+                          checkpoint=args.checkpoint, device=args.device, task=args.task,
+                          task_map=load_name_map(Path(args.task_map), "task map") if args.task_map else None,
+                          n_samples=args.n_samples, seed=args.seed, precision=args.precision, compile=args.compile)
+    failed = predictor.predict_files(args.input, args.output, continue_prediction=args.continue_prediction,
+                                     save_probabilities=args.save_probabilities,
+                                     save_uncertainty=args.save_uncertainty, overlay=args.overlay,
+                                     reference=args.reference)
     if failed:
-        print(f"usd_predict: {failed} input(s) could not be read (listed above); the others were written")
+        print(f"usd_predict: {failed} input(s) could not be read (listed above); the others were written",
+              file=sys.stderr)
         return 1
     return 0

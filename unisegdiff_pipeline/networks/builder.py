@@ -30,7 +30,7 @@ def build_cfenet(arch: dict, in_channels: int) -> CFENet:
 
 
 def build_dnet(arch: dict, diffusion: dict | None = None) -> DNet:
-    """DNet of a plan (input: the one-channel noisy mask x_t); `diffusion` is the plan's schedule (SPEC's if None)."""
+    """DNet of a plan (input: the one-channel noisy mask x_t); `diffusion` is the plan's schedule (the default plan's if None)."""
     _check(arch)
     d = arch["dnet"]
     parameterization = d.get("eps_parameterization", "direct")

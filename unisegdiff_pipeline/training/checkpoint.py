@@ -1,39 +1,13 @@
-"""Checkpoints: written atomically (temporary file, then rename), loaded with a clear error, checked for origin."""
+"""Training checkpoints: checked for origin; the random state they carry (file I/O: checkpoint_io)."""
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from unisegdiff_pipeline.errors import USDError
-
-
-def save_checkpoint(state: dict, path: Path) -> None:
-    """torch.save to a temporary sibling, flushed to disk, then renamed onto `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by save_checkpoint (tensors and plain Python values only)."""
-    if not path.is_file():
-        raise USDError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise USDError(f"cannot load checkpoint {path} ({type(e).__name__}: {e}). Fix: delete it (training resumes "
-                       f"from the previous one) or point to an intact file") from None
 
 
 def check_origin(checkpoint: dict, trainer: str, plans_name: str, configuration_signature: str, path: Path) -> None:

@@ -38,14 +38,3 @@ def barrier() -> None:
     """Wait for every rank (no-op alone)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-
-
-def broadcast_flag(value: bool) -> bool:
-    """Rank 0's boolean, on every rank."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    t = torch.tensor([1 if value else 0], dtype=torch.int32)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.broadcast(t, 0)
-    return bool(t.item())

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from unisegdiff_pipeline.atomic import atomic_write  # noqa: E402
 from unisegdiff_pipeline.diffusion.timesteps import STAGES  # noqa: E402
 
 
@@ -72,10 +73,11 @@ class TrainingProgress:
                     a.axvline(i + 0.5, color="gray", linestyle=":")
         axes[0].set_title(" -> ".join(dict.fromkeys(phases)) + " training")
         fig.tight_layout()
-        tmp = self.folder / ".progress.tmp.png"
-        fig.savefig(tmp, dpi=80)
-        plt.close(fig)
-        tmp.replace(self.folder / "progress.png")
+        try:
+            with atomic_write(self.folder / "progress.png") as tmp:
+                fig.savefig(tmp, dpi=80)
+        finally:
+            plt.close(fig)
 
     def state_dict(self) -> dict:
         """History for checkpoints."""

@@ -11,12 +11,14 @@ import torch
 from unisegdiff_pipeline import paths
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
+from unisegdiff_pipeline.devices import select_device
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json
+from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, fold_folder
 from unisegdiff_pipeline.training.distributed import init_process_group, launched_by_torchrun, world
 from unisegdiff_pipeline.training.trainers import get_trainer
 
-DEFAULT_CONFIGURATION = "2d"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fold", help="fold 0-3 of splits_final.json, or 'all' (train on every case)")
     p.add_argument("-d", "--dataset", required=True, help="dataset id or name")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer", help="trainer name (default UniSegDiffTrainer)")
-    p.add_argument("-p", "--plans", default="usd_plans", help="plans identifier (default usd_plans; usd_plans_cpu "
-                                                               "for the cpu preset)")
-    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, help="configuration of the plan (default 2d)")
+    p.add_argument("-p", "--plans", default="usd_plans", type=plain_name_argument("plans name"),
+                   help="plans identifier (default usd_plans; usd_plans_cpu for the cpu preset)")
+    p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, type=plain_name_argument("configuration"),
+                   help="configuration of the plan (default 2d)")
     p.add_argument("--device", choices=("cuda", "cpu", "mps"), default=None, help="default: cuda when available")
     p.add_argument("--c", dest="continue_training", action="store_true", help="continue from checkpoint_latest.pth")
     p.add_argument("--val-only", action="store_true", help="only run the final validation of checkpoint_final.pth")
@@ -45,25 +48,6 @@ def parse_fold(text: str) -> int | str:
     return int(text)
 
 
-def output_folder(dataset: str, trainer: str, plans: str, configuration: str, fold: int | str) -> Path:
-    """USD_results/DatasetNNN/{Trainer}__{Plans}/fold_K (configurations other than 2d add __{configuration})."""
-    model = f"{trainer}__{plans}" + ("" if configuration == DEFAULT_CONFIGURATION else f"__{configuration}")
-    return paths.results_dir() / dataset / model / f"fold_{fold}"
-
-
-def select_device(requested: str | None, local_rank: int = 0) -> torch.device:
-    """The training device; cuda:LOCAL_RANK under DDP."""
-    if requested in (None, "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if requested == "cuda":
-        raise USDError("--device cuda was requested but no CUDA device is available. Fix: use --device cpu")
-    if requested == "mps":
-        if not torch.backends.mps.is_available():
-            raise USDError("--device mps was requested but MPS is not available")
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def make_trainer(args: argparse.Namespace):
     """Resolve dataset, plan and trainer; construct the trainer for this process."""
     fold = parse_fold(args.fold)
@@ -79,7 +63,7 @@ def make_trainer(args: argparse.Namespace):
         raw = None
     _, _, local_rank = world()
     return trainer_class(plans, args.configuration, fold, dataset_json, pre,
-                         output_folder(dataset, args.trainer, args.plans, args.configuration, fold),
+                         fold_folder(dataset, args.trainer, args.plans, args.configuration, fold),
                          select_device(args.device, local_rank), raw,
                          Path(args.pretrained_cfenet) if args.pretrained_cfenet else None)
 

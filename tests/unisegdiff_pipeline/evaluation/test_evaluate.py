@@ -92,6 +92,41 @@ def test_bad_input(tmp_path, capsys):
     assert "size mismatch" in err and "a.png" in err and "44x40" in err
 
 
+def test_missing_predictions_are_an_error_or_scored_as_empty(tmp_path, capsys):
+    shapes = {f"c{i:02d}": (40, 40) for i in range(24)}
+    masks(tmp_path / "ref", shapes)
+    masks(tmp_path / "pred", {c: shapes[c] for c in ("c00", "c01")})
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred"]) == 2
+    err = capsys.readouterr().err
+    assert "22 of 24 reference case(s)" in err and "--missing-as-empty" in err
+    assert not (tmp_path / "pred" / "summary.json").exists()
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred", "--missing-as-empty"]) == 0
+    out = capsys.readouterr().out
+    s = json.loads((tmp_path / "pred" / "summary.json").read_text())
+    assert s["unified"]["num_cases"] == 24 and s["unified"]["mDice"] == pytest.approx(2 / 24)
+    assert len(s["missing_predictions_scored_empty"]) == 22 and "22 case(s) without a prediction" in out
+
+
+def test_a_tasks_file_that_is_not_a_name_map_is_one_clear_error(tmp_path, capsys):
+    masks(tmp_path / "ref", {"a": (40, 40)})
+    for content in ("[1, 2]", '{"a": 3}'):
+        (tmp_path / "tasks.json").write_text(content)
+        assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "ref", "--tasks",
+                                  tmp_path / "tasks.json"]) == 2
+        assert "must be a JSON object mapping each case name to a task name" in capsys.readouterr().err
+
+
+def test_grey_level_references_take_a_threshold(tmp_path, capsys):
+    (tmp_path / "ref").mkdir()
+    grey = np.zeros((40, 40), np.uint8)
+    grey[5:10, 5:10], grey[12:15, 12:15] = 200, 90
+    imageio.write_png(tmp_path / "ref" / "a.png", grey)
+    masks(tmp_path / "pred", {"a": (40, 40)})
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred"]) == 2
+    assert "--mask-threshold" in capsys.readouterr().err
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred", "--mask-threshold", "127"]) == 0
+
+
 def test_crossval_gathers_fold_summaries(usd_env, capsys):
     folder = usd_env["results"] / "Dataset904_X" / "UniSegDiffTrainer__usd_plans"
     (usd_env["raw"] / "Dataset904_X").mkdir()

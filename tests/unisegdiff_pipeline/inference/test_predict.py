@@ -102,18 +102,25 @@ def test_corrupt_input_is_reported_and_the_others_are_written(env, tmp_path, cap
     code = run_cli(predict, ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr",
                              "UniSegDiffTrainer_1epochs", "--task-map", tmp_path / "tasks.json"])
     assert code == 1
-    printed = capsys.readouterr().out
-    assert "FAILED" in printed and "broken.png" in printed and "1 input(s) could not be read" in printed
+    printed = capsys.readouterr()
+    assert "FAILED" in printed.err and "broken.png" in printed.err and "1 input(s) could not be read" in printed.err
+    assert "FAILED" not in printed.out
     assert sorted(p.name for p in out.glob("*.png")) == ["grey_png.png", "odd_size.png", "rgb_jpg.png", "rgb_png.png"]
     assert (out / "ct_slice.nii.gz").is_file() and not (out / "broken.png").exists()
 
 
-def test_continue_writes_only_missing_cases(env, tmp_path, capsys):
+def predict_mixed_inputs(env, tmp_path):
+    """The mixed inputs predicted once into tmp_path/out; (the usd_predict arguments, the output folder)."""
     mixed_inputs(env, tmp_path / "in")
     out = tmp_path / "out"
     args = ["-i", tmp_path / "in", "-o", out, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
             "--task-map", env / "tasks.json"]
     assert run_cli(predict, args) == 0
+    return args, out
+
+
+def test_continue_writes_only_missing_cases(env, tmp_path, capsys):
+    args, out = predict_mixed_inputs(env, tmp_path)
     (out / "rgb_jpg.png").unlink()
     (out / "ct_slice.nii.gz").unlink()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
@@ -140,3 +147,76 @@ def test_bad_input(env, tmp_path, capsys):
     text = err("-tr", "UniSegDiffTrainer_1epochs")
     assert "pass --task with one of" in text and "SynthCT (ct)" in text
     assert "not a task of this model" in err("-tr", "UniSegDiffTrainer_1epochs", "--task", "Brain")
+
+
+def test_output_that_is_the_input_or_a_file_is_refused_and_nothing_is_overwritten(env, tmp_path, capsys):
+    mixed_inputs(env, tmp_path / "in")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    (tmp_path / "a_file").write_text("x")
+    base = ["-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs", "--task-map", env / "tasks.json"]
+    for out, expected in ((tmp_path / "in", "is the input folder"), (tmp_path / "in" / ".", "is the input folder"),
+                          (tmp_path / "a_file", "is a file"), (tmp_path / "a_file" / "below", "is a file")):
+        assert run_cli(predict, ["-i", tmp_path / "in", "-o", out, *base]) == 2
+        assert expected in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+    (tmp_path / "link").symlink_to(tmp_path / "in")  # the input folder under another name
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "link", *base]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+
+
+def test_continue_after_a_kill_makes_the_csv_whole_again(env, tmp_path, capsys):
+    args, out = predict_mixed_inputs(env, tmp_path)
+    csv = out / "predictions.csv"
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:-2]) + "\n")  # killed after the last masks, before their rows
+    capsys.readouterr()
+    assert run_cli(predict, args + ["--continue"]) == 0
+    assert "3 of 5 cases already written, 2 to do" in capsys.readouterr().out
+    rows = csv.read_text().splitlines()
+    assert len(rows) == 6 and {r.split(",")[0] for r in rows[1:]} == {p.name.split(".")[0] for p in
+                                                                       out.iterdir() if p.is_file() and
+                                                                       p.name != "predictions.csv"}
+
+
+def test_predict_array_gives_the_mask_usd_predict_writes(env, tmp_path):
+    from unisegdiff_pipeline.inference.model_loading import model_folder
+    from unisegdiff_pipeline.inference.predictor import Predictor
+
+    mixed_inputs(env, tmp_path / "all")
+    (tmp_path / "in").mkdir()
+    shutil.copy(tmp_path / "all" / "odd_size.bmp", tmp_path / "in" / "odd_size.bmp")
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "out", "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "-f", "0", "--task", "SynthEndoscopy", "--seed", "3"]) == 0
+    written, _ = imageio.read_label_values(tmp_path / "out" / "odd_size.png")
+    folder = model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)
+    predictor = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthEndoscopy", seed=3)
+    image, _ = imageio.read_image(tmp_path / "in" / "odd_size.bmp")
+    result = predictor.predict_array(image)
+    assert result.mask.shape == result.probability.shape == result.uncertainty.shape == (77, 201)
+    np.testing.assert_array_equal(result.mask, written)
+    assert predictor.predict_files(tmp_path / "in", tmp_path / "again") == 0
+    np.testing.assert_array_equal(imageio.read_label_values(tmp_path / "again" / "odd_size.png")[0], written)
+
+
+def test_the_documented_python_example_runs(env, tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    from unisegdiff_pipeline.inference.model_loading import model_folder
+
+    doc = (Path(__file__).resolve().parents[3] / "documentation" / "inference.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[0]
+    mixed_inputs(env, tmp_path / "in")
+    values = {"model_folder": str(model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)),
+              "image_path": str(tmp_path / "in" / "grey_png.png"), "task": "SynthUltrasound"}
+    for name, value in values.items():
+        block, n = re.subn(rf'^{name} = ".*"$', f"{name} = {value!r}", block, flags=re.M)
+        assert n == 1, name
+    capsys.readouterr()
+    exec(block, {})
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    height, width = imageio.read_image(tmp_path / "in" / "grey_png.png")[0].shape[1:]
+    assert printed.startswith(f"({height}, {width}) ")
+    area, uncertainty = printed.split(") ")[1].split()
+    assert 0 <= int(area) <= height * width and 0 <= float(uncertainty) <= 0.25

@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import run_cli
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.training.checkpoint import load_checkpoint
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
 
@@ -287,3 +287,38 @@ def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
     assert 0 <= summary["unified"]["mDice"] <= 1
     ckpt = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")
     assert ckpt["inference"]["final_decoder"] == "x0"
+
+
+def test_nan_loss_before_any_checkpoint_says_that_none_was_written(tiny_env):
+    base = get_trainer("CFENetTrainer_1epochs")
+
+    class Exploding(base):
+        def train_step_cfenet(self, images, target):
+            loss, parts = super().train_step_cfenet(images, target)
+            return loss * float("nan"), parts
+
+    with pytest.raises(USDError, match="no checkpoint was written yet") as err:
+        Exploding(*_trainer_args(tiny_env, "nan0")).run_training()
+    assert "checkpoint_latest.pth" not in str(err.value)
+
+
+def test_arrays_made_for_another_configuration_are_refused(tiny_env, capsys):
+    """Two plans sharing a data_identifier: the second's arrays are not the first's (here: another size)."""
+    pre = tiny_env / "pre" / DATASET
+    plans = json.loads((pre / f"{PLANS}.json").read_text())
+    plans["configurations"]["2d"]["image_size"] = [64, 64]  # same data_identifier, arrays still 32 px
+    plans["plans_name"] = "usd_plans_cpu64"
+    (pre / "usd_plans_cpu64.json").write_text(json.dumps(plans))
+    assert run_cli(train, ["0", "-d", "903", "-p", "usd_plans_cpu64", "-tr", "CFENetTrainer_1epochs"]) == 2
+    err = capsys.readouterr().err
+    assert "made for another configuration" in err and "data_identifier" in err
+
+
+def test_a_damaged_checkpoint_says_what_deleting_it_does(tiny_env, capsys):
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) == 0
+    latest = fold_dir(tiny_env, "CFENetTrainer_1epochs") / "checkpoint_final.pth"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    capsys.readouterr()
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs", "--c"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load checkpoint" in err and "start again from epoch 1" in err and "previous one" not in err

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from unisegdiff_pipeline.training.checkpoint import load_checkpoint
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import known_trainers
 

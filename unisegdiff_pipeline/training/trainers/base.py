@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint, save_checkpoint
 from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
@@ -26,8 +27,8 @@ from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_p
     to_original_size
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
-from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, load_checkpoint, restore_rng, \
-    save_checkpoint
+from unisegdiff_pipeline.preprocessed import arrays_folder, check_arrays_match
+from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, restore_rng
 from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter
 from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
@@ -64,7 +65,7 @@ class ConditionedDNet(torch.nn.Module):
 
 
 class UniSegDiffTrainer:
-    """The method of SPEC section 4 with the plan's settings."""
+    """The method of documentation/method.md with the plan's settings."""
 
     phases: tuple[str, ...] = ("cfenet", "dnet")
     epochs_override: dict[str, int] = {}
@@ -156,10 +157,11 @@ class UniSegDiffTrainer:
         torch.manual_seed(self.seed + self.rank)
         np.random.seed(self.seed + self.rank)
         self.train_cases, self.val_cases = self.split()
-        folder = self.preprocessed_dir / self.cfg["data_identifier"]
+        folder = arrays_folder(self.preprocessed_dir, self.cfg)
         if not folder.is_dir():
             raise USDError(f"no preprocessed data in {folder}. Fix: run usd_plan_and_preprocess -d "
                            f"{self.plans['dataset_name']} (with the preset of plan {self.plans['plans_name']})")
+        check_arrays_match(folder, self.cfg)
         self.data_folder = folder
         self.cfenet = build_cfenet(self.architecture, self.channels).to(self.device)
         self.dnet = build_dnet(self.architecture, self.cfg["diffusion"]).to(self.device) if self.uses_dnet else None
@@ -269,11 +271,13 @@ class UniSegDiffTrainer:
             step = self.train_step_cfenet if phase == "cfenet" else self.train_step_dnet
             loss, per_stage = step(images, target)
             if not torch.isfinite(loss):
+                latest = self.output_folder / "checkpoint_latest.pth"
+                kept = f"the last good checkpoint {latest} is kept" if latest.is_file() else \
+                    "no checkpoint was written yet"
                 raise USDError(
                     f"the {phase} loss became {loss.item()} at epoch {self.epoch + 1}, iteration {it + 1}; training "
-                    f"stopped and the last good checkpoint {self.output_folder / 'checkpoint_latest.pth'} is kept. Fix: "
-                    f"lower training.{phase}.lr in the plan, check the data (usd_convert_dataset verify), then resume "
-                    f"with --c")
+                    f"stopped and {kept}. Fix: lower training.{phase}.lr in the plan, check the data "
+                    f"(usd_convert_dataset verify), then run usd_train again (with --c to resume)")
             self._optimize(loss)
             if phase == "dnet":
                 self.ema.update(self.dnet)
@@ -492,6 +496,6 @@ class UniSegDiffTrainer:
             self.progress.log("raw labels not found (USD_raw): validation masks written, summary.json skipped")
             return None
         tasks = {c: self.dataset_json["tasks"][c] for c in self.val_cases}
-        summary = evaluate_folders(labels, out_dir, tasks, 1, out_dir / "summary.json")
+        summary = evaluate_folders(labels, out_dir, tasks, 1, out_dir / "summary.json", cases=list(self.val_cases))
         self.progress.log(f"validation of fold {self.fold} ({len(self.val_cases)} cases):\n" + format_table(summary))
         return summary
