@@ -5,6 +5,7 @@ alone says how its images are preprocessed and how it samples, whatever happened
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -96,5 +97,5 @@ def load_record(fold_folder: Path) -> ModelRecord:
 
 def same_preprocessing(records: list[ModelRecord]) -> bool:
     """Whether every fold reads images the same way (size, channels, normalisation), so that one input serves all."""
-    keys = {(r.image_size, r.num_input_channels, repr(sorted(r.normalization.items()))) for r in records}
+    keys = {(r.image_size, r.num_input_channels, json.dumps(r.normalization, sort_keys=True)) for r in records}
     return len(keys) <= 1

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.atomic import atomic_write
+from unisegdiff_pipeline.console import progress
 from unisegdiff_pipeline.devices import select_device
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import RunOptions, images_per_batch
@@ -200,7 +200,7 @@ class Predictor:
             print(f"--continue: {len(inputs) - len(todo)} of {len(inputs)} cases already written, {len(todo)} to do")
         rows, failures = [], []
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        bar = tqdm(total=len(todo), desc="predicting", unit="image", dynamic_ncols=True)
+        bar = progress(len(todo), "predicting", "image")
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending: list[Prepared] = []
             for prepared in prefetch(pool, todo, self.prepare, depth=2 * self.batch + 2):

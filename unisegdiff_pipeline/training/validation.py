@@ -11,7 +11,8 @@ import torch
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.console import progress
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
-from unisegdiff_pipeline.inference.engine import RunOptions, images_per_batch
+from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
+from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_per_batch
 from unisegdiff_pipeline.inference.model_loading import load_fold_model
 from unisegdiff_pipeline.inference.writing import predict_cases, write_case_mask
 from unisegdiff_pipeline.training.data import PreprocessedCases
@@ -50,3 +51,20 @@ def score_validation(out_dir: Path, labels: Path | None, tasks: dict[str, str], 
     summary = evaluate_folders(labels, out_dir, tasks, 1, out_dir / "summary.json", cases=list(tasks))
     log(f"validation of fold {fold} ({len(tasks)} cases):\n" + format_table(summary))
     return summary
+
+
+@torch.no_grad()
+def pseudo_dice(model: FoldModel, data: PreprocessedCases, cases: list[str], batch_size: int, device: torch.device,
+                options: RunOptions, seed: int) -> tuple[float, dict[str, float]]:
+    """The per-epoch check: Dice of `cases` at model resolution (counts pooled per task, mean over tasks)."""
+    counts: dict[str, np.ndarray] = {}
+    generator = torch.Generator(device=device).manual_seed(seed)
+    for start in range(0, len(cases), batch_size):
+        chunk = cases[start:start + batch_size]
+        images = torch.from_numpy(np.stack([data.images[c] for c in chunk])).to(device)
+        with options.autocast(device):
+            pred = model.sample(images, generator).masks[:, -1].cpu().numpy()
+        for c, p in zip(chunk, pred):
+            counts[data.task(c)] = counts.get(data.task(c), 0) + np.array(confusion(p, data.masks[c][0] > 0))
+    per_task = {t: dice_iou(*c)[0] for t, c in counts.items()}
+    return float(np.mean(list(per_task.values()))), per_task

@@ -19,7 +19,6 @@ from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_l
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.merge import deep_merge
@@ -32,7 +31,8 @@ from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
 from unisegdiff_pipeline.training.progress import Timer, TrainingProgress
 from unisegdiff_pipeline.training.trainers.checkpointing import TrainerCheckpoints
-from unisegdiff_pipeline.training.validation import VALIDATION_FOLDER, predict_validation, score_validation
+from unisegdiff_pipeline.training.validation import VALIDATION_FOLDER, predict_validation, pseudo_dice, \
+    score_validation
 
 SEED = 12345  # plans without a training.seed
 LR_SCHEDULERS = ("cosine", "constant")
@@ -232,7 +232,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
             return x0
         t_first = torch.full_like(t, self.schedule.timesteps - 1)
         with torch.no_grad(), self._autocast():
-            logits = self.train_net(images, torch.randn_like(x0), t_first)["x0"].float()
+            logits = self.train_net(images, torch.randn_like(x0), t_first, decoders=("x0",))["x0"].float()
         return torch.where(chosen[:, None, None, None], logits_to_x0(logits), x0)
 
     # ---------------------------------------------------------------- epochs
@@ -274,20 +274,8 @@ class UniSegDiffTrainer(TrainerCheckpoints):
     @torch.no_grad()
     def pseudo_dice(self, phase: str) -> tuple[float, dict[str, float]]:
         """Dice of a few validation batches at model resolution (global counts per task, mean over tasks)."""
-        cases = self.val_subset
-        counts: dict[str, np.ndarray] = {}
-        model = self.fold_model(phase, self.pseudo_dice_inference)
-        generator = torch.Generator(device=self.device).manual_seed(SEED)
-        for start in range(0, len(cases), self.batch_size):
-            chunk = cases[start:start + self.batch_size]
-            images = torch.from_numpy(np.stack([self.val_data.images[c] for c in chunk])).to(self.device)
-            with self._autocast():
-                pred = model.sample(images, generator).masks[:, -1].cpu().numpy()
-            for c, p in zip(chunk, pred):
-                tp_fp_fn = np.array(confusion(p, self.val_data.masks[c][0] > 0))
-                counts[self.val_data.task(c)] = counts.get(self.val_data.task(c), 0) + tp_fp_fn
-        per_task = {t: dice_iou(*c)[0] for t, c in counts.items()}
-        return float(np.mean(list(per_task.values()))), per_task
+        return pseudo_dice(self.fold_model(phase, self.pseudo_dice_inference), self.val_data, self.val_subset,
+                           self.batch_size, self.device, self.run_options, SEED)
 
     def fold_model(self, phase: str | None = None, inference: dict | None = None) -> FoldModel:
         """This run's networks as an inference model (EMA weights of DNet)."""
