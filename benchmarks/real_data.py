@@ -31,16 +31,16 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import bin_path, log_run, machine  # noqa: E402
+from diagnostics import diagnose  # noqa: E402
+from nnunet_peer import NNUNET_CPU_LONG_SIDE, NnUNetPeer  # noqa: E402
+from fold_statistics import by_source, compact_summary, fold_statistics, training_history  # noqa: E402
 from results_page import refresh  # noqa: E402
 
 from planning.planner import default_plans_name  # noqa: E402
@@ -62,7 +62,6 @@ BATCH = 16
 # per-epoch pseudo-Dice included: CFENet ~0.48 s/step, DNet with its frozen CFENet ~0.6 s/step
 STEPS_PER_MINUTE = {"cfenet": 125, "dnet": 100}
 BUDGET_MINUTES = 12  # per network on a CPU: at 5 the default trainer stays under 0.6 Dice on Polyp (55.3)
-NNUNET_CPU_LONG_SIDE = 128  # px: the cpu preset's resolution
 PRETRAINED_FROM = "CFENetTrainer"  # whose network UniSegDiff and the ablations start from
 # cpu preset only: 100 DDIM steps x 10 noises would take ~1 h of validation on two CPU cores, so one noise there
 CPU_ABLATION_INFERENCE = {"UniformMaskTrainer": {"num_samples": 1}}
@@ -82,7 +81,9 @@ def cpu_tag(minutes: float) -> str:
     return f"cpu{float(minutes):g}m"
 
 
-class Benchmark:
+class Benchmark(NnUNetPeer):
+    """Work folder, state and the runs of one budget: ours here, nnU-Net's in NnUNetPeer."""
+
     def __init__(self, args: argparse.Namespace):
         self.data = Path(args.data).resolve()
         self.work = Path(args.work).resolve()
@@ -112,6 +113,10 @@ class Benchmark:
     def save_state(self) -> None:
         """Write the finished runs atomically, so a kill never leaves a half-written state."""
         save_json(self.runs, self.state_path, indent=1)
+
+    def dataset_id(self, key: str) -> int:
+        """Our dataset id of a set (6xx)."""
+        return DATASETS[key][0]
 
     def name(self, key: str) -> str:
         return f"Dataset{DATASETS[key][0]}_{key}"
@@ -182,9 +187,9 @@ class Benchmark:
                 cmd.append("--c")
             walls.append(log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{f}.log", {}))
             validation = json.loads((fold / "validation" / "summary.json").read_text())
-            per_fold[f] = _compact(validation)
+            per_fold[f] = compact_summary(validation)
             case_dice.update({c: v["dice"] for c, v in validation["cases"].items()})
-            history = _history(fold)
+            history = training_history(fold)
             for r in history:
                 phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
             epochs = {p: sum(r["phase"] == p for r in history) for p in ("cfenet", "dnet")
@@ -195,7 +200,7 @@ class Benchmark:
                   "train_seconds": round(sum(phase_time.values()), 1),
                   "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
                   "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
-                  "case_dice": case_dice, **_fold_statistics(per_fold)}
+                  "case_dice": case_dice, **fold_statistics(per_fold)}
         if trainer != PRETRAINED_FROM:
             result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
         self.runs[run_id] = result
@@ -214,125 +219,6 @@ class Benchmark:
         self.save_state()
 
     # ------------------------------------------------------------------ nnU-Net
-    def run_nnunet(self, key: str) -> dict | None:
-        run_id = f"{key}/nnU-Net"
-        if run_id in self.runs or self.skip_nnunet:
-            return self.runs.get(run_id)
-        try:
-            import nnunetv2  # noqa: F401
-        except ImportError:
-            print("nnunetv2 is not installed: skipping the nnU-Net peer (see the module docstring)")
-            return None
-        # top level of nnU-Net's trainer folder: its class search imports those modules before any subpackage, so
-        # it never reaches the Primus trainers, whose timm -> torchvision import fails with torch pinned
-        trainer_dir = Path(nnunetv2.__file__).parent / "training" / "nnUNetTrainer"
-        shutil.copyfile(Path(__file__).parent / "nnunet_budget_trainer.py", trainer_dir / "nnUNetTrainer_CPUBudget.py")
-        did, name = self.nnunet_name(key)
-        self.export_nnunet(key, name)
-        bindir = Path(sys.executable).parent
-        self.plan_nnunet(key, did, name, bindir)
-        shutil.copyfile(self.work / "pre" / self.name(key) / "splits_final.json",
-                        self.work / "nnunet_pre" / name / "splits_final.json")
-        budget_plans = self.nnunet_budget_plans(name)
-        per_fold, walls, epochs = {}, [], []
-        for f in self.folds:
-            walls.append(log_run([str(bindir / "nnUNetv2_train"), str(did), "2d", str(f), "-tr", "nnUNetTrainer_CPUBudget",
-                                  "-p", budget_plans, "-device", self.device],
-                                 self.work / "logs" / f"nnunet_train_{key}_{budget_plans}_fold{f}.log", {}))
-            fold = self.nnunet_fold_dir(name, f)
-            out = fold / "usd_summary.json"
-            log_run([bin_path("usd_evaluate"), "-r", str(self.work / "raw" / self.name(key) / "labelsTr"), "-p",
-                     str(fold / "validation"), "-d", str(DATASETS[key][0]), "-o", str(out)],
-                    self.work / "logs" / f"nnunet_eval_{key}_{budget_plans}_fold{f}.log", {})
-            per_fold[f] = _compact(json.loads(out.read_text()))
-            for lf in fold.glob("training_log_*.txt"):
-                for line in lf.read_text().splitlines():
-                    if "epochs" in line and "budget" in line:
-                        epochs.append(int(line.split("->")[1].split()[0]))
-        plans = json.loads((self.work / "nnunet_pre" / name / f"{self.nnunet_plans}.json").read_text())
-        plans = plans["configurations"]["2d"]
-        cap = int(self.env.get("USD_NNUNET_MAX_BATCH", plans["batch_size"]))
-        batch = f"batch {plans['batch_size']}" + (f" capped to {cap}" if plans["batch_size"] > cap else "")
-        result = {"dataset": key, "method": "nnU-Net 2d", "plan": f"{self.nnunet_plans} 2d, spacing "
-                  f"{[round(v, 2) for v in plans['spacing']]}, patch {plans['patch_size']}, {batch}, "
-                  f"widths {plans['architecture']['arch_kwargs']['features_per_stage']}", "image_size": plans["patch_size"],
-                  "epochs": {"nnunet": epochs[0] if len(set(epochs)) == 1 else epochs},
-                  "iterations_per_epoch": int(os.environ.get("USD_NNUNET_ITERATIONS", 10)),
-                  "folds": list(self.folds), "device": self.device, "budget_minutes_per_fold": self.budget_minutes,
-                  "train_seconds": None, "wall_seconds_with_validation": round(sum(walls), 1),
-                  **_fold_statistics(per_fold)}
-        self.runs[run_id] = result
-        self.save_state()
-        return result
-
-    def nnunet_budget_plans(self, name: str) -> str:
-        """A copy of nnU-Net's plan named after this budget, so each budget's run gets its own results folder; it
-        keeps the plan's data_identifier, so every budget trains on the same preprocessed arrays."""
-        budget_plans = f"{self.nnunet_plans}_{self.tag}"
-        pre = self.work / "nnunet_pre" / name
-        if not (pre / f"{budget_plans}.json").is_file():
-            plans = json.loads((pre / f"{self.nnunet_plans}.json").read_text())
-            save_json({**plans, "plans_name": budget_plans}, pre / f"{budget_plans}.json")
-        return budget_plans
-
-    def nnunet_name(self, key: str) -> tuple[int, str]:
-        """nnU-Net's dataset id and name for one of ours (7xx beside our 6xx)."""
-        did = 700 + DATASETS[key][0] - 600
-        return did, f"Dataset{did:03d}_{key}"
-
-    def nnunet_fold_dir(self, name: str, fold: int, tag: str | None = None) -> Path:
-        """The fold folder of nnU-Net's run at a budget (this one unless `tag` names another)."""
-        return (self.work / "nnunet_res" / name / f"nnUNetTrainer_CPUBudget__{self.nnunet_plans}_{tag or self.tag}__2d"
-                / f"fold_{fold}")
-
-    def plan_nnunet(self, key: str, did: int, name: str, bindir: Path) -> None:
-        """nnU-Net's fingerprint, plan and preprocessing; on a CPU planned at the cpu preset's resolution."""
-        pre = self.work / "nnunet_pre" / name
-        if (pre / f"{self.nnunet_plans}.json").is_file():
-            return
-        log = self.work / "logs" / f"nnunet_plan_{key}_{self.nnunet_plans}.log"
-        if not (pre / "dataset_fingerprint.json").is_file():
-            log_run([str(bindir / "nnUNetv2_extract_fingerprint"), "-d", str(did), "-np", "2",
-                     "--verify_dataset_integrity"], log.with_suffix(".fingerprint.log"), {})
-        cmd = [str(bindir / "nnUNetv2_plan_experiment"), "-d", str(did)]
-        if self.nnunet_plans != "nnUNetPlans":
-            fingerprint = json.loads((pre / "dataset_fingerprint.json").read_text())
-            median = np.median(np.array(fingerprint["shapes_after_crop"], dtype=float), 0)
-            spacing = np.median(np.array(fingerprint["spacings"], dtype=float), 0)
-            # in-plane spacing that brings the median image's long side to the cpu preset's resolution
-            target = float(np.max(median[1:] * spacing[1:]) / NNUNET_CPU_LONG_SIDE)
-            cmd += ["-overwrite_target_spacing", str(float(spacing[0])), f"{target:.4f}", f"{target:.4f}",
-                    "-overwrite_plans_name", self.nnunet_plans]
-        log_run(cmd, log, {})
-        log_run([str(bindir / "nnUNetv2_preprocess"), "-d", str(did), "-plans_name", self.nnunet_plans, "-c", "2d",
-                 "-np", "2"], log.with_suffix(".preprocess.log"), {})
-
-    def export_nnunet(self, key: str, name: str) -> None:
-        """Our raw dataset in nnU-Net's format: same case names; grey images made RGB when the dataset is colour."""
-        from unisegdiff_pipeline import imageio
-
-        dst = self.work / "nnunet_raw" / name
-        if (dst / "dataset.json").is_file():
-            return
-        src = self.work / "raw" / self.name(key)
-        ds = json.loads((src / "dataset.json").read_text())
-        colour = len(ds["channel_names"]) == 3
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "imagesTr").mkdir(parents=True)
-        (tmp / "labelsTr").mkdir()
-        for img in sorted((src / "imagesTr").iterdir()):
-            arr, _ = imageio.read_image(img)
-            if colour and arr.shape[0] == 1:
-                arr = np.repeat(arr, 3, 0)
-            imageio.write_png(tmp / "imagesTr" / (imageio.strip_ending(img) + ".png"), arr)
-        for lab in sorted((src / "labelsTr").iterdir()):
-            shutil.copyfile(lab, tmp / "labelsTr" / lab.name)
-        (tmp / "dataset.json").write_text(json.dumps({
-            "channel_names": ds["channel_names"] if colour else {"0": "image"}, "labels": {"background": 0, "lesion": 1},
-            "numTraining": ds["numTraining"], "file_ending": ".png", "overwrite_image_reader_writer": "NaturalImage2DIO"}))
-        tmp.rename(dst)
-
     # ------------------------------------------------------------------ all
     def run(self, only: list[str] | None) -> None:
         self.prepare()
@@ -384,7 +270,7 @@ class Benchmark:
                     if summary.is_file():
                         cases.update(json.loads(summary.read_text())["cases"])
                 if cases:
-                    out.setdefault(minutes, {})[method] = _by_source(cases)
+                    out.setdefault(minutes, {})[method] = by_source(cases)
         return out
 
     def write_outputs(self) -> None:
@@ -398,114 +284,6 @@ class Benchmark:
         save_json(payload, out, indent=1)
         page = refresh(self.out_root / "documentation" / "results.md", out.parent)
         print(f"wrote {out} and refreshed {page}")
-
-
-def _by_source(cases: dict) -> dict:
-    """Mean Dice and case count per source, the case-name prefix the polyp converter writes (Kvasir_..., CVC-300_...)."""
-    groups = {}
-    for name, c in cases.items():
-        groups.setdefault(name.split("_", 1)[0], []).append(c["dice"])
-    return {src: {"mDice": float(np.mean(d)), "cases": len(d)} for src, d in sorted(groups.items())}
-
-
-def _history(fold: Path) -> list[dict]:
-    import torch
-
-    return torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
-
-
-def _fold_statistics(per_fold: dict) -> dict:
-    """Mean (and, over several folds, standard deviation) of the fold summaries, per task and unified."""
-    folds = list(per_fold.values())
-
-    def stat(fn, key, task=None):
-        values = [f["unified"][key] if task is None else f["tasks"][task][key] for f in folds]
-        return round(float(fn(values)), 6)
-
-    def table(fn):
-        return {"tasks": {t: {k: stat(fn, k, t) for k in ("mDice", "mIoU")} | {
-                    "num_cases": sum(f["tasks"][t]["num_cases"] for f in folds),
-                    "num_empty_reference": sum(f["tasks"][t]["num_empty_reference"] for f in folds)}
-                          for t in folds[0]["tasks"]},
-                "unified": {k: stat(fn, k) for k in ("mDice", "mIoU")}}
-
-    out = {"summary": folds[0] if len(folds) == 1 else table(np.mean), "fold_summaries": per_fold}
-    if len(folds) > 1:
-        out["summary_std"] = table(lambda v: np.std(v, ddof=1))
-    return out
-
-
-def _compact(summary: dict) -> dict:
-    return {"tasks": {t: {k: v[k] for k in ("mDice", "mIoU", "num_cases", "num_empty_reference")}
-                      for t, v in summary["tasks"].items()}, "unified": {k: summary["unified"][k] for k in ("mDice", "mIoU")}}
-
-
-DIAGNOSTIC_SAMPLES = 2  # noises of the staged sampler in the diagnostics (validation uses the plan's N)
-DIAGNOSTIC_CASES = 96  # at most this many validation cases (a fixed random subset) keep the diagnostics short
-DECODER_TIMESTEPS = (299, 449, 599)  # where the sampler uses the eps decoder (the noise trajectory, the last step)
-
-
-def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index: int) -> dict:
-    """Where UniSegDiff's accuracy comes from, on the fold's validation cases (Dice at original size): its CFENet
-    alone, the x0 decoder's single step from pure noise (t = 999), and the masks of the staged sampler's two
-    trajectories separately (DIAGNOSTIC_SAMPLES noises). Then each decoder alone at the timesteps where the sampler
-    uses the eps decoder: the mask implied by its output for the true mask noised to t (model resolution, pixels
-    pooled). At most DIAGNOSTIC_CASES validation cases."""
-    import torch
-
-    from unisegdiff_pipeline import imageio
-    from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler
-    from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
-    from unisegdiff_pipeline.evaluation.metrics import case_metrics, confusion, dice_iou, summarize
-    from unisegdiff_pipeline.inference.engine import RunOptions, threshold, to_original_size
-    from unisegdiff_pipeline.inference.model_loading import load_fold_model
-    from unisegdiff_pipeline.preprocessed import load_case
-
-    device = torch.device("cpu")
-    model, _ = load_fold_model(fold / "checkpoint_final.pth", device)
-    options = RunOptions.default_for(device)  # validation's precision
-    val = json.loads((pre / "splits_final.json").read_text())[fold_index]["val"]
-    val = sorted(np.random.default_rng(0).permutation(val)[:DIAGNOSTIC_CASES].tolist())
-    data_dir = pre / data_identifier
-    tasks = json.loads((pre / "dataset.json").read_text())["tasks"]
-    n = DIAGNOSTIC_SAMPLES
-    per = {name: {} for name in ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")}
-    decoder_counts = {(d, t): np.zeros(3) for d in ("eps", "x0") for t in DECODER_TIMESTEPS}
-    g = torch.Generator().manual_seed(0)
-    staged = StagedSampler(model.schedule, model.cfenet, model.dnet, num_samples=n)
-    one_step = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1)
-    with torch.no_grad(), options.autocast(device):
-        for case in val:
-            image, mask, props = load_case(data_dir, case)
-            x = torch.from_numpy(image)[None]
-            ref = imageio.read_mask(next((raw / "labelsTr").glob(f"{case}.*")))[0]
-            shape = props["original_shape"]
-
-            def at_original(prob: torch.Tensor) -> np.ndarray:
-                return threshold(to_original_size(prob, shape))
-
-            logits, cf = model.cfenet.forward_features(x)  # once: CFENet alone and the decoders' condition
-            per["cfenet_alone"][case] = case_metrics(at_original(torch.sigmoid(logits.float())[0, 0]), ref)
-            per["x0_one_step"][case] = case_metrics(at_original(one_step.sample(x, g).probabilities[0, 0]), ref)
-            probs = staged.sample(x, g).probabilities[0]  # n mask-trajectory samples, then n noise-trajectory ones
-            for name, rows in (("mask_trajectory", range(n)), ("noise_trajectory", range(n, 2 * n))):
-                metrics = [case_metrics(at_original(probs[i]), ref) for i in rows]
-                per[name][case] = {k: float(np.mean([m[k] for m in metrics])) if isinstance(metrics[0][k], float)
-                                   else metrics[0][k] for k in metrics[0]}
-            cond = model.dnet.prepare_condition(cf)
-            target = torch.from_numpy(mask[None].astype(np.float32))
-            for t in DECODER_TIMESTEPS:
-                tt = torch.full((1,), t)
-                x_t = model.schedule.q_sample(mask_to_x0(target), tt, torch.randn(target.shape, generator=g))
-                out = model.dnet(x_t, tt, cond)
-                implied = {"eps": model.schedule.x0_from_eps(x_t, t, out["eps"].float()) > 0, "x0": out["x0"] > 0}
-                for d, pred in implied.items():
-                    decoder_counts[(d, t)] += np.array(confusion(pred[0, 0].numpy(), mask[0] > 0))
-    out = {name: _compact(summarize(m, tasks)) for name, m in per.items()}
-    out["samples"], out["cases"] = n, len(val)
-    out["decoders_given_true_mask"] = {f"{d}_t{t}": round(float(dice_iou(*c)[0]), 4)
-                                       for (d, t), c in decoder_counts.items()}
-    return out
 
 
 def main() -> None:

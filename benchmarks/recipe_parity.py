@@ -40,7 +40,7 @@ from results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diff
 from planning.planner import AUGMENTATION_PROFILES, normalization_for  # noqa: E402
 from unisegdiff_pipeline.jsonio import load_json, save_json  # noqa: E402
 from unisegdiff_pipeline.results_layout import model_folder_name  # noqa: E402
-from unisegdiff_pipeline.training.trainers.base import deep_merge  # noqa: E402
+from unisegdiff_pipeline.merge import deep_merge  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied

@@ -123,7 +123,7 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int,
     from unisegdiff_pipeline.diffusion.losses import segmentation_loss, staged_loss
     from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
     from unisegdiff_pipeline.diffusion.timesteps import StagedTimesteps
-    from unisegdiff_pipeline.training.trainers.base import ConditionedDNet
+    from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
 
     cfenet, dnet, size = plan_networks(preset, device)
     images = torch.randn(batch, 3, size, size, device=device)

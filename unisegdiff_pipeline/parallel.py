@@ -5,7 +5,7 @@ import multiprocessing as mp
 import os
 from typing import Callable, Sequence, TypeVar
 
-from tqdm import tqdm
+from unisegdiff_pipeline.console import progress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,7 +48,7 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], num_processes: int, d
     if num_processes > available_cores():  # each worker holds torch (about 300 MB): never more than the cores
         print(f"-np {num_processes} is more than the {available_cores()} available cores: using {available_cores()}")
         num_processes = available_cores()
-    bar = tqdm(total=len(items), desc=desc, unit="case", disable=disable_progress, dynamic_ncols=True)
+    bar = progress(len(items), desc, "case", enabled=not disable_progress)
     results: list = [None] * len(items)
     try:
         if num_processes <= 1 or len(items) <= 1:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from real_data import PAPER, PAPER_TABLE4, _fold_statistics  # noqa: E402
+from fold_statistics import fold_statistics  # noqa: E402
+from real_data import PAPER, PAPER_TABLE4  # noqa: E402
 from results_page import PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page  # noqa: E402
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
@@ -20,7 +21,7 @@ def summary(dice: float) -> dict:
 def run(dataset: str, method: str, folds: dict, case_dice: dict | None = None) -> dict:
     r = {"dataset": dataset, "method": method, "plan": "usd_plans_cpu5m", "image_size": [128, 128],
          "epochs": {"cfenet": 3}, "iterations_per_epoch": 7, "train_seconds": 10.0,
-         "wall_seconds_with_validation": 20.0, "num_samples": 10, **_fold_statistics(folds)}
+         "wall_seconds_with_validation": 20.0, "num_samples": 10, **fold_statistics(folds)}
     return r | ({"case_dice": case_dice} if case_dice else {})
 
 
@@ -46,11 +47,11 @@ kept while its JSON is absent
 
 
 def test_fold_statistics_mean_and_sample_sd():
-    stats = _fold_statistics({0: summary(0.6), 1: summary(0.8)})
+    stats = fold_statistics({0: summary(0.6), 1: summary(0.8)})
     assert stats["summary"]["unified"]["mDice"] == pytest.approx(0.7)
     assert stats["summary_std"]["unified"]["mDice"] == pytest.approx(0.141421, abs=1e-6)
     assert stats["summary"]["tasks"]["ColonPolyp"]["num_cases"] == 20
-    assert "summary_std" not in _fold_statistics({0: summary(0.6)})
+    assert "summary_std" not in fold_statistics({0: summary(0.6)})
 
 
 def test_blocks_are_replaced_and_the_prose_is_kept():

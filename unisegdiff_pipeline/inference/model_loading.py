@@ -11,7 +11,7 @@ from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import FoldModel
-from unisegdiff_pipeline.jsonio import load_json
+from unisegdiff_pipeline.model_record import ModelRecord, record_of_checkpoint, same_preprocessing
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, model_folder_name
 
@@ -33,24 +33,26 @@ def available_folds(folder: Path, checkpoint: str) -> list[str]:
     return sorted(p.name[len("fold_"):] for p in folder.glob("fold_*") if (p / checkpoint).is_file())
 
 
-def load_fold_model(path: Path, device: torch.device) -> tuple[FoldModel, str]:
-    """(inference model, configuration name) of a checkpoint: CFENet and the EMA weights of DNet (no DNet for the
-    UNet baseline)."""
+def load_fold_model(path: Path, device: torch.device) -> tuple[FoldModel, ModelRecord]:
+    """(inference model, model record) of a checkpoint, built from its record alone: CFENet and the EMA weights of
+    DNet (no DNet for the UNet baseline)."""
     ckpt = load_checkpoint(path, device)
-    arch = ckpt["architecture"]
-    cfenet = build_cfenet(arch, ckpt["num_input_channels"]).to(device).eval()
+    record = record_of_checkpoint(ckpt, path)
+    cfenet = build_cfenet(record.architecture, record.num_input_channels).to(device).eval()
     cfenet.load_state_dict(ckpt["cfenet"])
     dnet = None
     if ckpt.get("dnet") is not None:
-        dnet = build_dnet(arch, ckpt["diffusion"]).to(device).eval()
+        dnet = build_dnet(record.architecture, record.diffusion).to(device).eval()
         dnet.load_state_dict(ckpt["ema"]["module"] if ckpt.get("ema") else ckpt["dnet"])
-    model = FoldModel(f"fold_{ckpt['fold']}", cfenet, dnet, ckpt["inference"],
-                      DiffusionSchedule.from_plan(ckpt["diffusion"], device))
-    return model, ckpt["configuration"]
+    model = FoldModel(f"fold_{record.fold}", cfenet, dnet, record.inference,
+                      DiffusionSchedule.from_plan(record.diffusion, device))
+    return model, record
 
 
-def load_models(folder: Path, folds: list[str] | None, checkpoint: str, device: torch.device) -> tuple[dict, dict, list[FoldModel]]:
-    """(plans, configuration entry, fold models) of a model folder; a missing fold names the ones that exist."""
+def load_models(folder: Path, folds: list[str] | None, checkpoint: str,
+                device: torch.device) -> tuple[ModelRecord, list[FoldModel]]:
+    """(model record of the first fold, fold models) of a model folder; a missing fold names the ones that exist,
+    and folds that read images differently are an error."""
     have = available_folds(folder, checkpoint)
     if not have:
         raise USDError(f"{folder} has no fold with {checkpoint}. Fix: finish training (usd_train) or choose -chk")
@@ -58,6 +60,9 @@ def load_models(folder: Path, folds: list[str] | None, checkpoint: str, device: 
     missing = [f for f in folds if f not in have]
     if missing:
         raise USDError(f"fold(s) {', '.join(missing)} of {folder.name} have no {checkpoint}; available: {', '.join(have)}")
-    plans = load_json(folder / f"fold_{folds[0]}" / "plans.json", "plan copy of the model")
     loaded = [load_fold_model(folder / f"fold_{f}" / checkpoint, device) for f in folds]
-    return plans, plans["configurations"][loaded[0][1]], [m for m, _ in loaded]
+    records = [r for _, r in loaded]
+    if not same_preprocessing(records):
+        raise USDError(f"the folds {', '.join(folds)} of {folder} preprocess images differently (size, channels or "
+                       f"normalisation). Fix: choose folds of one plan with -f")
+    return records[0], [m for m, _ in loaded]

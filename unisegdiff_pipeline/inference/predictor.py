@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.atomic import atomic_write
+from unisegdiff_pipeline.console import progress
 from unisegdiff_pipeline.devices import select_device
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.inference.engine import RunOptions, images_per_batch, predict_batch, threshold, \
-    to_original_size
+from unisegdiff_pipeline.inference.engine import RunOptions, images_per_batch
 from unisegdiff_pipeline.inference.model_loading import load_models
+from unisegdiff_pipeline.inference.writing import mask_file, predict_cases, write_case_mask
 from unisegdiff_pipeline.preprocessing import preprocess_image
 from unisegdiff_pipeline.visualization import UNCERTAINTY_MAX, heat_map, save_overlay
 
@@ -81,9 +81,9 @@ def list_inputs(folder: Path) -> dict[str, Path]:
     return out
 
 
-def choose_normalization(configuration: dict, task: str | None) -> tuple[str, dict]:
-    """The task whose normalisation inputs get; needed explicitly only when the tasks' schemes differ."""
-    schemes = configuration["normalization"]
+def choose_normalization(schemes: dict[str, dict], task: str | None) -> tuple[str, dict]:
+    """The task (of a model's task -> scheme map) whose normalisation inputs get; needed explicitly only when the
+    tasks' schemes differ."""
     if task is not None:
         if task not in schemes:
             raise USDError(f"--task {task} is not a task of this model; its tasks are {', '.join(schemes)}")
@@ -94,11 +94,6 @@ def choose_normalization(configuration: dict, task: str | None) -> tuple[str, di
         raise USDError(f"this model's tasks normalise images differently; pass --task with one of: {listed}")
     first = next(iter(schemes))
     return first, schemes[first]
-
-
-def output_ending(meta: imageio.ImageMeta) -> str:
-    """NIfTI/MHA inputs get NIfTI masks (geometry kept); raster inputs get PNG masks."""
-    return ".nii.gz" if meta.ending in imageio.SITK_ENDINGS else ".png"
 
 
 def prefetch(pool: ThreadPoolExecutor, items: list, fn, depth: int):
@@ -130,12 +125,12 @@ class Predictor:
         image and fold; `seed` seeds the initial noises of each call."""
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.folder = Path(folder)
-        self.plans, self.configuration, self.models = load_models(self.folder, folds, f"checkpoint_{checkpoint}.pth",
-                                                                  self.device)
+        self.record, self.models = load_models(self.folder, folds, f"checkpoint_{checkpoint}.pth", self.device)
         self.task_map = dict(task_map or {})
         for name in set(self.task_map.values()):
-            choose_normalization(self.configuration, name)  # unknown tasks fail before any work
-        self.task, self.scheme = choose_normalization(self.configuration, task) if not self.task_map else (None, None)
+            choose_normalization(self.record.normalization, name)  # unknown tasks fail before any work
+        self.task, self.scheme = choose_normalization(self.record.normalization, task) if not self.task_map \
+            else (None, None)
         self.inference = self.models[0].inference
         self.n_samples, self.seed = n_samples, seed
         self.batch = images_per_batch(self.device, self.inference)
@@ -162,15 +157,12 @@ class Predictor:
         if arr.ndim != 3:
             raise USDError(f"predict_array takes [H, W] or [C, H, W], not an array of shape {arr.shape}")
         imageio.check_finite(arr, "the image given to predict_array")
-        scheme = choose_normalization(self.configuration, task)[1] if task or not self.scheme else self.scheme
-        tensor = preprocess_image(arr, self.configuration["num_input_channels"], scheme,
-                                  tuple(self.configuration["image_size"]))
+        scheme = choose_normalization(self.record.normalization, task)[1] if task or not self.scheme else self.scheme
+        tensor = preprocess_image(arr, self.record.num_input_channels, scheme, self.record.image_size)
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        pred = predict_batch(self.models, torch.from_numpy(tensor[None]).to(self.device), self.inference, generator,
-                             self.n_samples, self.options)
-        prob = to_original_size(pred.probability[0], arr.shape[1:])
-        return ArrayPrediction(threshold(prob, self.inference.get("threshold", 0.5)), prob,
-                               to_original_size(pred.uncertainty[0], arr.shape[1:]))
+        (result,), _ = predict_cases(self.models, torch.from_numpy(tensor[None]).to(self.device), [arr.shape[1:]],
+                                     self.inference, generator, self.n_samples, self.options)
+        return ArrayPrediction(result.mask, result.probability, result.uncertainty)
 
     def prepare(self, item: tuple[str, Path]) -> Prepared:
         """Read and preprocess one input exactly as training data were (errors are kept, not raised)."""
@@ -179,8 +171,7 @@ class Predictor:
         try:
             task, scheme = self.normalization_of(case)
             raw, meta = imageio.read_image(path)
-            tensor = preprocess_image(raw, self.configuration["num_input_channels"], scheme,
-                                      tuple(self.configuration["image_size"]))
+            tensor = preprocess_image(raw, self.record.num_input_channels, scheme, self.record.image_size)
         except USDError as e:
             return Prepared(case, path, error=str(e))
         return Prepared(case, path, tensor, raw, meta, task=task, seconds=time.time() - start)
@@ -191,7 +182,7 @@ class Predictor:
             return self.task, self.scheme
         if case not in self.task_map:
             raise USDError(f"case {case} is not in the task map. Fix: add it")
-        return choose_normalization(self.configuration, self.task_map[case])
+        return choose_normalization(self.record.normalization, self.task_map[case])
 
     def predict_files(self, input_folder: str | Path, output_folder: str | Path, *, continue_prediction: bool = False,
                       save_probabilities: bool = False, save_uncertainty: bool = False, overlay: bool = False,
@@ -209,7 +200,7 @@ class Predictor:
             print(f"--continue: {len(inputs) - len(todo)} of {len(inputs)} cases already written, {len(todo)} to do")
         rows, failures = [], []
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        bar = tqdm(total=len(todo), desc="predicting", unit="image", dynamic_ncols=True)
+        bar = progress(len(todo), "predicting", "image")
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending: list[Prepared] = []
             for prepared in prefetch(pool, todo, self.prepare, depth=2 * self.batch + 2):
@@ -245,33 +236,30 @@ class Predictor:
             return set()  # unreadable: every case is made again and the file rewritten
 
     def _mask_path(self, case: str, path: Path) -> Path:
-        ending = ".nii.gz" if imageio.image_ending(path) in imageio.SITK_ENDINGS else ".png"
-        return self.out / f"{case}{ending}"
+        return mask_file(self.out, case, imageio.image_ending(path))
 
     @torch.no_grad()
     def _predict(self, items: list[Prepared], generator: torch.Generator) -> list[dict]:
         start = time.time()
         images = torch.from_numpy(np.stack([p.tensor for p in items])).to(self.device)
-        pred = predict_batch(self.models, images, self.inference, generator, self.n_samples, self.options)
+        results, fused = predict_cases(self.models, images, [p.meta.shape for p in items], self.inference, generator,
+                                       self.n_samples, self.options)
         seconds = (time.time() - start) / len(items)
         rows = []
-        for i, p in enumerate(items):
-            prob = to_original_size(pred.probability[i], p.meta.shape)
-            mask = threshold(prob, self.inference.get("threshold", 0.5))
-            ending = output_ending(p.meta)
-            unc = to_original_size(pred.uncertainty[i], p.meta.shape)
+        for p, r in zip(items, results):
             if self.writes.probabilities:
-                self._save_map(p.case, "probabilities", prob, 1.0)
+                self._save_map(p.case, "probabilities", r.probability, 1.0)
             if self.writes.uncertainty:
-                self._save_map(p.case, "uncertainty", unc, UNCERTAINTY_MAX)
+                self._save_map(p.case, "uncertainty", r.uncertainty, UNCERTAINTY_MAX)
             if self.writes.overlay:
-                save_overlay(self._extra("overlays") / f"{p.case}.png", p.raw, mask, unc, self._reference(p.case), p.case)
-            imageio.write_mask(self.out / f"{p.case}{ending}", mask, p.meta)  # last: its presence marks the case done
+                save_overlay(self._extra("overlays") / f"{p.case}.png", p.raw, r.mask, r.uncertainty,
+                             self._reference(p.case), p.case)
+            write_case_mask(self.out, p.case, r.mask, p.meta)  # last: its presence marks the case done
             rows.append({"case": p.case, "input": str(p.path), "task_normalisation": p.task,
-                         "height": p.meta.shape[0], "width": p.meta.shape[1], "lesion_area_px": int(mask.sum()),
-                         "lesion_fraction": float(mask.mean()),
-                         "mean_uncertainty": float(unc.mean()),
-                         "masks_fused": int(pred.samples.shape[1]), "seconds": round(seconds + p.seconds, 4)})
+                         "height": p.meta.shape[0], "width": p.meta.shape[1], "lesion_area_px": int(r.mask.sum()),
+                         "lesion_fraction": float(r.mask.mean()),
+                         "mean_uncertainty": float(r.uncertainty.mean()),
+                         "masks_fused": fused, "seconds": round(seconds + p.seconds, 4)})
         return rows
 
     def _extra(self, kind: str) -> Path:

@@ -7,7 +7,7 @@ from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.networks.dnet import Encoded
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample
-from unisegdiff_pipeline.training.trainers.base import ConditionedDNet
+from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
 
 SMALL = {"cfenet": {"widths": [8, 16, 32, 64, 128]},
          "dnet": {"widths": [8, 16, 32, 64, 128], "dca_levels": [4, 5], "dca_heads": 4, "time_embedding_dim": 32}}

@@ -200,7 +200,7 @@ def test_user_trainers_from_a_folder(tiny_env, tmp_path, monkeypatch, capsys):
     assert "WideDNetTrainer" in known_trainers()
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "WideDNetTrainer"]) == 0
     final = load_checkpoint(fold_dir(tiny_env, "WideDNetTrainer") / "checkpoint_final.pth")
-    assert final["architecture"]["dnet"]["widths"][0] == 16
+    assert final["model_record"]["architecture"]["dnet"]["widths"][0] == 16
     (folder / "broken.py").write_text("import not_a_module\n")
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "WideDNetTrainer"]) == 2
     assert "broken.py" in capsys.readouterr().err
@@ -286,7 +286,7 @@ def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
     summary = json.loads((fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "validation" / "summary.json").read_text())
     assert 0 <= summary["unified"]["mDice"] <= 1
     ckpt = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")
-    assert ckpt["inference"]["final_decoder"] == "x0"
+    assert ckpt["model_record"]["inference"]["final_decoder"] == "x0"
 
 
 def test_nan_loss_before_any_checkpoint_says_that_none_was_written(tiny_env):

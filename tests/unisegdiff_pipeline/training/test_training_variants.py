@@ -29,7 +29,7 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
     expected_phases = {"CFENetTrainer": ["cfenet"], "NoPretrainTrainer": ["dnet"]}.get(name, ["cfenet", "dnet"])
     assert final["phases"] == expected_phases
     assert (final["dnet"] is None) == (name == "CFENetTrainer")
-    inference = final["inference"]
+    inference = final["model_record"]["inference"]
     if name == "UniformNoiseTrainer":
         assert (inference["sampler"], inference["decoder"], inference["steps"]) == ("uniform", "eps", 100)
     if name == "UniformMaskTrainer":
@@ -39,7 +39,7 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
     if name == "NoFusionTrainer":
         assert (inference["num_samples"], inference["fusion"]) == (1, "single")
     if name == "NoDCATrainer":
-        assert final["architecture"]["dnet"]["dca_levels"] == []
+        assert final["model_record"]["architecture"]["dnet"]["dca_levels"] == []
     if name == "UniSegDiffPaperTrainer":  # the paper's settings whatever the plan says
-        assert final["architecture"]["dnet"]["eps_parameterization"] == "direct"
+        assert final["model_record"]["architecture"]["dnet"]["eps_parameterization"] == "direct"
         assert (inference["sampler"], inference["final_decoder"]) == ("staged", "eps")

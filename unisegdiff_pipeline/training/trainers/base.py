@@ -4,7 +4,6 @@ Variants (ablations, baselines, short runs) are small subclasses that change the
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -13,58 +12,34 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
-from unisegdiff_pipeline import imageio
-from unisegdiff_pipeline.checkpoint_io import load_checkpoint, save_checkpoint
+from unisegdiff_pipeline.checkpoint_io import load_checkpoint
+from unisegdiff_pipeline.console import on_terminal, progress
 from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
-from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
-from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_per_batch, predict_batch, threshold, \
-    to_original_size
+from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions
 from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.merge import deep_merge
+from unisegdiff_pipeline.model_record import record_of_checkpoint, save_record
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.preprocessed import arrays_folder, check_arrays_match
-from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, restore_rng
+from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
 from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter
 from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
 from unisegdiff_pipeline.training.progress import Timer, TrainingProgress
+from unisegdiff_pipeline.training.trainers.checkpointing import TrainerCheckpoints
+from unisegdiff_pipeline.training.validation import VALIDATION_FOLDER, predict_validation, pseudo_dice, \
+    score_validation
 
 SEED = 12345  # plans without a training.seed
 LR_SCHEDULERS = ("cosine", "constant")
 PSEUDO_DICE_MOMENTUM = 0.9  # moving average of the validation pseudo-Dice, as nnU-Net
 
 
-def deep_merge(base: dict, changes: dict) -> dict:
-    """Copy of `base` with `changes` merged in (nested dicts merged, other values replaced)."""
-    out = copy.deepcopy(base)
-    for k, v in changes.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
-class ConditionedDNet(torch.nn.Module):
-    """CFENet -> condition caches -> DNet as one module, so that DDP sees the whole training forward."""
-
-    def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool):
-        super().__init__()
-        self.cfenet, self.dnet, self.train_cfenet = cfenet, dnet, train_cfenet
-
-    def forward(self, images: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.train_cfenet:
-            _, cf = self.cfenet.forward_features(images)
-        else:  # frozen: eval mode (instance-norm statistics fixed), no gradients
-            self.cfenet.eval()
-            with torch.no_grad():
-                _, cf = self.cfenet.forward_features(images)
-        return self.dnet(x_t, t, self.dnet.prepare_condition(cf))
-
-
-class UniSegDiffTrainer:
+class UniSegDiffTrainer(TrainerCheckpoints):
     """The method of documentation/method.md with the plan's settings."""
 
     phases: tuple[str, ...] = ("cfenet", "dnet")
@@ -107,6 +82,7 @@ class UniSegDiffTrainer:
         self.ema_pseudo_dice, self.best_ema_pseudo_dice = None, -1.0
         self.cfenet = self.dnet = self.ema = self.optimizer = self.lr_scheduler = None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.run_options.precision == "fp16")
+        self.record = self.model_record()
 
     # ---------------------------------------------------------------- identity
     @property
@@ -166,9 +142,14 @@ class UniSegDiffTrainer:
         self.cfenet = build_cfenet(self.architecture, self.channels).to(self.device)
         self.dnet = build_dnet(self.architecture, self.cfg["diffusion"]).to(self.device) if self.uses_dnet else None
         if self.pretrained_cfenet:
-            state = load_checkpoint(Path(self.pretrained_cfenet), self.device)
-            if state.get("cfenet_architecture", state.get("architecture", {}).get("cfenet")) != self.architecture["cfenet"] \
-                    or state.get("num_input_channels") != self.channels:
+            path = Path(self.pretrained_cfenet)
+            state = load_checkpoint(path, self.device)
+            if "cfenet_architecture" in state:  # cfenet_final.pth
+                architecture, channels = state["cfenet_architecture"], state.get("num_input_channels")
+            else:  # a whole checkpoint: its model record says
+                record = record_of_checkpoint(state, path)
+                architecture, channels = record.architecture["cfenet"], record.num_input_channels
+            if architecture != self.architecture["cfenet"] or channels != self.channels:
                 raise USDError(f"{self.pretrained_cfenet} holds a CFENet of another architecture or channel count than "
                                f"plan {self.plans['plans_name']}. Fix: pretrain with this plan")
             self.cfenet.load_state_dict(state["cfenet"])
@@ -251,7 +232,7 @@ class UniSegDiffTrainer:
             return x0
         t_first = torch.full_like(t, self.schedule.timesteps - 1)
         with torch.no_grad(), self._autocast():
-            logits = self.train_net(images, torch.randn_like(x0), t_first)["x0"].float()
+            logits = self.train_net(images, torch.randn_like(x0), t_first, decoders=("x0",))["x0"].float()
         return torch.where(chosen[:, None, None, None], logits_to_x0(logits), x0)
 
     # ---------------------------------------------------------------- epochs
@@ -264,9 +245,10 @@ class UniSegDiffTrainer:
         """One pass over the training cases (iterations_per_epoch batches)."""
         self.train_net.train()
         losses, stage_losses = [], {s: [] for s in STAGES}
-        bar = tqdm(range(self.iterations_per_epoch), desc=f"{phase} epoch {self.epoch + 1}/{self.phase_epochs(phase)}",
-                   disable=not is_main(), leave=False, dynamic_ncols=True)
-        for it in bar:
+        # a log file gets the epoch's line from _run_epoch, a terminal a bar as well
+        bar = progress(self.iterations_per_epoch, f"{phase} epoch {self.epoch + 1}/{self.phase_epochs(phase)}",
+                       "iteration", enabled=is_main() and on_terminal(), leave=False)
+        for it in range(self.iterations_per_epoch):
             images, target = self._to_device(next(augmenter))
             step = self.train_step_cfenet if phase == "cfenet" else self.train_step_dnet
             loss, per_stage = step(images, target)
@@ -285,25 +267,15 @@ class UniSegDiffTrainer:
             for s, v in per_stage.items():
                 stage_losses[s] += v.tolist()
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+            bar.update()
+        bar.close()
         return float(np.mean(losses)), {s: float(np.mean(v)) for s, v in stage_losses.items() if v}
 
     @torch.no_grad()
     def pseudo_dice(self, phase: str) -> tuple[float, dict[str, float]]:
         """Dice of a few validation batches at model resolution (global counts per task, mean over tasks)."""
-        cases = self.val_subset
-        counts: dict[str, np.ndarray] = {}
-        model = self.fold_model(phase, self.pseudo_dice_inference)
-        generator = torch.Generator(device=self.device).manual_seed(SEED)
-        for start in range(0, len(cases), self.batch_size):
-            chunk = cases[start:start + self.batch_size]
-            images = torch.from_numpy(np.stack([self.val_data.images[c] for c in chunk])).to(self.device)
-            with self._autocast():
-                pred = model.sample(images, generator).masks[:, -1].cpu().numpy()
-            for c, p in zip(chunk, pred):
-                tp_fp_fn = np.array(confusion(p, self.val_data.masks[c][0] > 0))
-                counts[self.val_data.task(c)] = counts.get(self.val_data.task(c), 0) + tp_fp_fn
-        per_task = {t: dice_iou(*c)[0] for t, c in counts.items()}
-        return float(np.mean(list(per_task.values()))), per_task
+        return pseudo_dice(self.fold_model(phase, self.pseudo_dice_inference), self.val_data, self.val_subset,
+                           self.batch_size, self.device, self.run_options, SEED)
 
     def fold_model(self, phase: str | None = None, inference: dict | None = None) -> FoldModel:
         """This run's networks as an inference model (EMA weights of DNet)."""
@@ -314,55 +286,6 @@ class UniSegDiffTrainer:
         inf = deep_merge(self.inference, inference or {})
         return FoldModel(f"fold_{self.fold}", self.cfenet, dnet, inf, self.schedule)
 
-    # ---------------------------------------------------------------- checkpoints
-    def checkpoint_state(self) -> dict:
-        """Everything needed to resume exactly, and to run inference."""
-        return {
-            "trainer": self.name, "plans_name": self.plans["plans_name"], "configuration": self.configuration_name,
-            "configuration_signature": self.configuration_signature(), "fold": self.fold,
-            "phase": self.phase, "epoch": self.epoch, "phases": list(self.active_phases),
-            "architecture": self.architecture, "inference": self.inference, "diffusion": self.cfg["diffusion"],
-            "num_input_channels": self.channels, "image_size": list(self.image_size),
-            "cfenet": self.cfenet.state_dict(), "dnet": self.dnet.state_dict() if self.dnet is not None else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-            "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler else None,
-            "grad_scaler": self.scaler.state_dict(), "rng": capture_rng(), "progress": self.progress.state_dict(),
-            "ema_pseudo_dice": self.ema_pseudo_dice, "best_ema_pseudo_dice": self.best_ema_pseudo_dice,
-        }
-
-    def save(self, name: str) -> None:
-        """Write a checkpoint (rank 0 only)."""
-        if is_main():
-            save_checkpoint(self.checkpoint_state(), self.output_folder / name)
-
-    def save_cfenet(self) -> None:
-        """cfenet_final.pth: the pretrained CFENet alone (also usable with --pretrained-cfenet)."""
-        if is_main():
-            save_checkpoint({"trainer": self.name, "plans_name": self.plans["plans_name"],
-                             "cfenet": self.cfenet.state_dict(), "cfenet_architecture": self.architecture["cfenet"],
-                             "num_input_channels": self.channels}, self.output_folder / "cfenet_final.pth")
-
-    def restore(self, path: Path) -> None:
-        """Resume from a checkpoint: phase, epoch, weights, optimizer, schedule, scaler, EMA, random state."""
-        ckpt = load_checkpoint(path, self.device)
-        check_origin(ckpt, self.name, self.plans["plans_name"], self.configuration_signature(), path)
-        self.cfenet.load_state_dict(ckpt["cfenet"])
-        if self.dnet is not None and ckpt["dnet"] is not None:
-            self.dnet.load_state_dict(ckpt["dnet"])
-        self.phase, self.epoch = ckpt["phase"], ckpt["epoch"]
-        self._start_phase(self.phase)
-        if ckpt["ema"] is not None and self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        if ckpt["optimizer"]:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-        self.scaler.load_state_dict(ckpt["grad_scaler"])
-        self.progress.load_state_dict(ckpt["progress"])
-        self.ema_pseudo_dice, self.best_ema_pseudo_dice = ckpt["ema_pseudo_dice"], ckpt["best_ema_pseudo_dice"]
-        restore_rng(ckpt["rng"])
-        self.progress.log(f"resumed from {path.name}: phase {self.phase}, epoch {self.epoch}")
-
     # ---------------------------------------------------------------- main loop
     def run_training(self, continue_training: bool = False) -> None:
         """Train every phase (resuming if asked), save the final checkpoint, validate."""
@@ -370,9 +293,7 @@ class UniSegDiffTrainer:
         self.output_folder.mkdir(parents=True, exist_ok=True)
         latest = self.output_folder / "checkpoint_latest.pth"
         if continue_training and (self.output_folder / "checkpoint_final.pth").is_file():
-            ckpt = load_checkpoint(self.output_folder / "checkpoint_final.pth", self.device)
-            check_origin(ckpt, self.name, self.plans["plans_name"], self.configuration_signature(),
-                         self.output_folder / "checkpoint_final.pth")
+            self.load_own_checkpoint(self.output_folder / "checkpoint_final.pth")
             self.progress.log("training already finished (checkpoint_final.pth exists); running validation only")
             return self.run_validation()
         if continue_training and latest.is_file():
@@ -396,6 +317,7 @@ class UniSegDiffTrainer:
         if is_main():
             save_json(self.plans, self.output_folder / "plans.json")
             save_json(self.dataset_json, self.output_folder / "dataset.json")
+            save_record(self.record, self.output_folder)
             self.progress.log(f"{self.name}, plan {self.plans['plans_name']} ({self.configuration_name}), fold "
                               f"{self.fold}: {len(self.train_cases)} training / {len(self.val_cases)} validation cases, "
                               f"batch {self.batch_size} x {self.iterations_per_epoch} iterations per epoch, phases "
@@ -456,46 +378,16 @@ class UniSegDiffTrainer:
 
     # ---------------------------------------------------------------- validation
     def run_validation(self, checkpoint: str = "checkpoint_final.pth") -> dict | None:
-        """Full inference on the fold's validation cases; masks at original size and summary.json in validation/."""
+        """Full inference on the fold's validation cases with the checkpoint's own model record; masks at original
+        size and summary.json in validation/."""
         if not is_main():
             return None
         if not hasattr(self, "train_cases"):
             self.initialize()
-        ckpt = load_checkpoint(self.output_folder / checkpoint, self.device)
-        check_origin(ckpt, self.name, self.plans["plans_name"], self.configuration_signature(),
-                     self.output_folder / checkpoint)
-        self.cfenet.load_state_dict(ckpt["cfenet"])
-        if self.dnet is not None:
-            self.ema = ModelEMA(self.dnet)
-            self.ema.load_state_dict(ckpt["ema"])
-        self.phase = self.active_phases[-1]
-        model = self.fold_model()
-        out_dir = self.output_folder / "validation"
-        out_dir.mkdir(exist_ok=True)
-        data = PreprocessedCases(self.data_folder, self.val_cases)
-        generator = torch.Generator(device=self.device).manual_seed(SEED)
-        per_batch = images_per_batch(self.device, self.inference)
-        self.run_options.prepare([model], self.device)
-        bar = tqdm(range(0, len(self.val_cases), per_batch), desc="validation", disable=not is_main(), dynamic_ncols=True)
-        for start in bar:
-            chunk = self.val_cases[start:start + per_batch]
-            images = torch.from_numpy(np.stack([data.images[c] for c in chunk])).to(self.device)
-            pred = predict_batch([model], images, model.inference, generator, options=self.run_options)
-            for i, c in enumerate(chunk):
-                props = data.properties[c]
-                meta = imageio.ImageMeta.from_dict(props["meta"])
-                prob = to_original_size(pred.probability[i], props["original_shape"])
-                mask = threshold(prob, model.inference.get("threshold", 0.5))
-                imageio.write_mask(out_dir / f"{c}{imageio.output_ending_for(meta)}", mask, meta)
-        summary = self._evaluate_validation(out_dir)
-        return summary
-
-    def _evaluate_validation(self, out_dir: Path) -> dict | None:
+        path = self.output_folder / checkpoint
+        self.load_own_checkpoint(path)
+        out_dir = self.output_folder / VALIDATION_FOLDER
+        predict_validation(path, self.data_folder, list(self.val_cases), out_dir, self.device, self.run_options, SEED)
         labels = (self.raw_dir / "labelsTr") if self.raw_dir else None
-        if labels is None or not labels.is_dir():
-            self.progress.log("raw labels not found (USD_raw): validation masks written, summary.json skipped")
-            return None
-        tasks = {c: self.dataset_json["tasks"][c] for c in self.val_cases}
-        summary = evaluate_folders(labels, out_dir, tasks, 1, out_dir / "summary.json", cases=list(self.val_cases))
-        self.progress.log(f"validation of fold {self.fold} ({len(self.val_cases)} cases):\n" + format_table(summary))
-        return summary
+        return score_validation(out_dir, labels, {c: self.dataset_json["tasks"][c] for c in self.val_cases},
+                                self.progress.log, str(self.fold))
