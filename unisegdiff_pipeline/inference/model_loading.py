@@ -34,9 +34,13 @@ def available_folds(folder: Path, checkpoint: str) -> list[str]:
 
 
 def load_fold_model(path: Path, device: torch.device) -> tuple[FoldModel, ModelRecord]:
-    """(inference model, model record) of a checkpoint, built from its record alone: CFENet and the EMA weights of
-    DNet (no DNet for the UNet baseline)."""
-    ckpt = load_checkpoint(path, device)
+    """(inference model, model record) of a checkpoint file."""
+    return fold_model_of(load_checkpoint(path, device), path, device)
+
+
+def fold_model_of(ckpt: dict, path: Path, device: torch.device) -> tuple[FoldModel, ModelRecord]:
+    """(inference model, model record) of a loaded checkpoint, built from its record alone: CFENet and the EMA
+    weights of DNet (no DNet for the UNet baseline)."""
     record = record_of_checkpoint(ckpt, path)
     cfenet = build_cfenet(record.architecture, record.num_input_channels).to(device).eval()
     cfenet.load_state_dict(ckpt["cfenet"])

@@ -13,18 +13,17 @@ from unisegdiff_pipeline.console import progress
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
 from unisegdiff_pipeline.evaluation.metrics import confusion, dice_iou
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, images_per_batch
-from unisegdiff_pipeline.inference.model_loading import load_fold_model
 from unisegdiff_pipeline.inference.writing import predict_cases, write_case_mask
+from unisegdiff_pipeline.model_record import ModelRecord
 from unisegdiff_pipeline.training.data import PreprocessedCases
 
 VALIDATION_FOLDER = "validation"
 
 
-def predict_validation(checkpoint: Path, data_folder: Path, cases: list[str], out_dir: Path, device: torch.device,
-                       options: RunOptions, seed: int) -> None:
-    """Masks of `cases` (preprocessed arrays in `data_folder`) written to `out_dir` by the checkpoint's own model
-    record: the same model and inference settings that usd_predict uses."""
-    model, record = load_fold_model(checkpoint, device)
+def predict_validation(model: FoldModel, record: ModelRecord, data_folder: Path, cases: list[str], out_dir: Path,
+                       device: torch.device, options: RunOptions, seed: int) -> None:
+    """Masks of `cases` (preprocessed arrays in `data_folder`) written to `out_dir` by a fold model and its record
+    (model_loading.fold_model_of): the same model and inference settings that usd_predict uses."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = PreprocessedCases(data_folder, cases)
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -20,6 +20,7 @@ from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_
 from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions
+from unisegdiff_pipeline.inference.model_loading import fold_model_of
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.merge import deep_merge
 from unisegdiff_pipeline.model_record import record_of_checkpoint, save_record
@@ -385,9 +386,10 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         if not hasattr(self, "train_cases"):
             self.initialize()
         path = self.output_folder / checkpoint
-        self.load_own_checkpoint(path)
+        model, record = fold_model_of(self.load_own_checkpoint(path), path, self.device)
         out_dir = self.output_folder / VALIDATION_FOLDER
-        predict_validation(path, self.data_folder, list(self.val_cases), out_dir, self.device, self.run_options, SEED)
+        predict_validation(model, record, self.data_folder, list(self.val_cases), out_dir, self.device,
+                           self.run_options, SEED)
         labels = (self.raw_dir / "labelsTr") if self.raw_dir else None
         return score_validation(out_dir, labels, {c: self.dataset_json["tasks"][c] for c in self.val_cases},
                                 self.progress.log, str(self.fold))
