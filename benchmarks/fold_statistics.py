@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unisegdiff_pipeline.evaluation.statistics import across_folds
+
 
 def by_source(cases: dict) -> dict:
     """Mean Dice and case count per source, the case-name prefix the polyp converter writes (Kvasir_..., CVC-300_...)."""
@@ -21,26 +23,17 @@ def training_history(fold: Path) -> list[dict]:
 
 
 def fold_statistics(per_fold: dict) -> dict:
-    """Mean (and, over several folds, standard deviation) of the fold summaries, per task and unified."""
+    """The fold summaries with their mean and (over several folds) sample standard deviation, per task and unified
+    (`across_folds` of the package)."""
     folds = list(per_fold.values())
-
-    def stat(fn, key, task=None):
-        values = [f["unified"][key] if task is None else f["tasks"][task][key] for f in folds]
-        return round(float(fn(values)), 6)
-
-    def table(fn):
-        return {"tasks": {t: {k: stat(fn, k, t) for k in ("mDice", "mIoU")} | {
-                    "num_cases": sum(f["tasks"][t]["num_cases"] for f in folds),
-                    "num_empty_reference": sum(f["tasks"][t]["num_empty_reference"] for f in folds)}
-                          for t in folds[0]["tasks"]},
-                "unified": {k: stat(fn, k) for k in ("mDice", "mIoU")}}
-
-    out = {"summary": folds[0] if len(folds) == 1 else table(np.mean), "fold_summaries": per_fold}
-    if len(folds) > 1:
-        out["summary_std"] = table(lambda v: np.std(v, ddof=1))
+    mean, sd = across_folds(folds)
+    out = {"summary": folds[0] if len(folds) == 1 else mean, "fold_summaries": per_fold}
+    if sd is not None:
+        out["summary_std"] = sd
     return out
 
 
 def compact_summary(summary: dict) -> dict:
+    """mDice, mIoU and the case counts of a usd_evaluate summary, per task and unified."""
     return {"tasks": {t: {k: v[k] for k in ("mDice", "mIoU", "num_cases", "num_empty_reference")}
                       for t, v in summary["tasks"].items()}, "unified": {k: summary["unified"][k] for k in ("mDice", "mIoU")}}

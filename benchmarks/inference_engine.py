@@ -1,6 +1,6 @@
 """Staged-sampler engine against a naive sampler with the same weights, at the default and the cpu plans.
 
-    python benchmarks/inference_engine.py [--images 1] [--device cpu]
+    python -m benchmarks.inference_engine [--images 1] [--device cpu]
 
 The engine computes CFENet and the condition projections once per image, runs the N noises and both trajectories
 as one batch and only the decoder each trajectory uses. The naive sampler is the straightforward loop: for each
@@ -15,45 +15,43 @@ time that count implies on a GPU at 790 TFLOP/s (H200 bf16 dense peak).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save_results, table  # noqa: E402
+from benchmarks.common import save_results, table
 
-from planning.planner import PRESETS  # noqa: E402
-from unisegdiff_pipeline.diffusion.sampler import StagedSampler  # noqa: E402
-from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0  # noqa: E402
-from unisegdiff_pipeline.inference.engine import RunOptions  # noqa: E402
-from unisegdiff_pipeline.networks import build_cfenet, build_dnet  # noqa: E402
-from unisegdiff_pipeline.staple import staple  # noqa: E402
+from planning.planner import PRESETS, preset_architecture
+from unisegdiff_pipeline.diffusion.sampler import StagedSampler
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0
+from unisegdiff_pipeline.inference.engine import RunOptions
+from unisegdiff_pipeline.networks import build_cfenet, build_dnet
+from unisegdiff_pipeline.plan import Inference
+from unisegdiff_pipeline.staple import staple
 
 GPU_PEAK_FLOPS = 790e12
 
 
 def plan_networks(preset: str, device: torch.device, channels: int = 3):
-    p = PRESETS[preset]
-    levels = len(p["cfenet_widths"])
-    arch = {"cfenet": {"widths": p["cfenet_widths"], "norm": p["cfenet_norm"]},
-            "dnet": {"widths": p["dnet_widths"], "norm": p["dnet_norm"], "time_embedding_dim": p["time_embedding_dim"],
-                     "dca_levels": [levels - 1, levels], "dca_heads": p["dca_heads"]}}
+    """CFENet and DNet of a preset's plan (random weights), its schedule and image size."""
+    arch = preset_architecture(preset)
+    schedule = DiffusionSchedule(device=device)
     torch.manual_seed(0)
-    cfenet, dnet = build_cfenet(arch, channels).to(device).eval(), build_dnet(arch).to(device).eval()
+    cfenet = build_cfenet(arch, channels).to(device).eval()
+    dnet = build_dnet(arch, schedule.alphas_cumprod).to(device).eval()
     for m in dnet.modules():  # non-trivial attention and FiLM paths (they start at zero)
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.normal_(m.weight, std=0.02)
-    return cfenet, dnet, p["image_size"]
+    return cfenet, dnet, PRESETS[preset]["image_size"]
 
 
 @torch.no_grad()
 def naive_sample(schedule: DiffusionSchedule, cfenet, dnet, image: torch.Tensor, noises: torch.Tensor,
-                 high: int = 600, low: int = 300, interval: int = 30) -> torch.Tensor:
+                 settings: Inference = Inference()) -> torch.Tensor:
     """The straightforward loop: per noise and trajectory, CFENet + projections + both decoders at every step."""
     masks = []
+    high, low, interval = settings.high_threshold, settings.low_threshold, settings.ddim_interval
 
     def step(x, t):
         _, cf = cfenet.forward_features(image)
@@ -81,9 +79,8 @@ def naive_sample(schedule: DiffusionSchedule, cfenet, dnet, image: torch.Tensor,
 
 def engine_sample(sampler: StagedSampler, image: torch.Tensor, noises: torch.Tensor,
                   options: RunOptions = RunOptions()):
-    sampler._noise = lambda images, generator: noises  # same noises as the naive loop
     with options.autocast(image.device):
-        result = sampler.sample(image)
+        result = sampler.sample(image, noise=noises)  # the naive loop's noises
     fused = staple(result.masks)  # float32, as in predict_batch
     return result.masks, fused
 

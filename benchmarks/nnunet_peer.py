@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import bin_path, log_run
-from fold_statistics import compact_summary, fold_statistics
+from benchmarks.common import bin_path, log_run
+from benchmarks.fold_statistics import compact_summary, fold_statistics
 
 from unisegdiff_pipeline.jsonio import save_json
 

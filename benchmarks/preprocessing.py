@@ -1,17 +1,15 @@
 """Preprocessing time of the unified BUSI + polyp + COVID dataset with -np 1 and -np 2, measured in one run.
 
-    python benchmarks/preprocessing.py --data ../shared/data [--preset default] [--work benchmarks/work/prep]
+    python -m benchmarks.preprocessing --data ../shared/data [--preset default] [--work benchmarks/work/prep]
 """
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bin_path, run, save_results, table  # noqa: E402
+from benchmarks.common import bin_path, run, save_results, table
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Real-data results against baselines, reproducible with one command.
 
-    python benchmarks/real_data.py --data ../shared/data
+    python -m benchmarks.real_data --data ../shared/data
 
 Converts BUSI, the five polyp sets, the COVID slices and EBHI-Seg; unifies them; plans them and trains each task alone
 and the unified dataset with UniSegDiffTrainer and CFENetTrainer (the plain UNet), the unified dataset also with
@@ -31,21 +31,19 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch  # noqa: E402
-from common import bin_path, log_run, machine  # noqa: E402
-from diagnostics import diagnose  # noqa: E402
-from nnunet_peer import NNUNET_CPU_LONG_SIDE, NnUNetPeer  # noqa: E402
-from fold_statistics import by_source, compact_summary, fold_statistics, training_history  # noqa: E402
-from results_page import refresh  # noqa: E402
+import torch
+from benchmarks.common import bin_path, log_run, machine
+from benchmarks.nnunet_peer import NNUNET_CPU_LONG_SIDE, NnUNetPeer
+from benchmarks.fold_statistics import by_source, compact_summary, fold_statistics, training_history
+from benchmarks.results_page import refresh
 
-from planning.planner import default_plans_name  # noqa: E402
-from unisegdiff_pipeline.jsonio import save_json  # noqa: E402
-from unisegdiff_pipeline.results_layout import model_folder_name  # noqa: E402
+from planning.planner import default_plans_name
+from unisegdiff_pipeline.inference.stage_diagnostics import VARIANTS as DIAGNOSED_VARIANTS, diagnose
+from unisegdiff_pipeline.jsonio import save_json
+from unisegdiff_pipeline.results_layout import model_folder_name
 
 REPO = Path(__file__).resolve().parents[1]
 # name -> (id, converter, source below --data, extra converter args, task names)
@@ -215,7 +213,8 @@ class Benchmark(NnUNetPeer):
         pre, raw = self.work / "pre" / self.name(key), self.work / "raw" / self.name(key)
         identifier = json.loads((pre / f"{run['plan']}.json").read_text())["configurations"]["2d"]["data_identifier"]
         fold = self.fold_dir(key, "UniSegDiffTrainer", run["plan"], self.folds[0])
-        run["diagnostics"] = diagnose(fold, pre, raw, identifier, self.folds[0])
+        found = diagnose(fold, pre, raw, identifier, self.folds[0])
+        run["diagnostics"] = {k: compact_summary(v) if k in DIAGNOSED_VARIANTS else v for k, v in found.items()}
         self.save_state()
 
     # ------------------------------------------------------------------ nnU-Net

@@ -1,8 +1,8 @@
 """Recipe parity: the 100-line plain-UNet reference against CFENetTrainer at the same steps, and what each recipe
 factor costs.
 
-    python benchmarks/recipe_parity.py --data ../shared/data --test-data ../shared/data-test parity
-    python benchmarks/recipe_parity.py --data ../shared/data factors --seeds 0 1
+    python -m benchmarks.recipe_parity --data ../shared/data --test-data ../shared/data-test parity
+    python -m benchmarks.recipe_parity --data ../shared/data factors --seeds 0 1
 
 `parity`: for each set (Kvasir and CVC-ClinicDB 1,700 steps of 16, BUSI 1,500), runs the reference script as it is
 (`../shared/yardstick/plain_unet.py`, trained on the set's images of --data, scored on those of --test-data) and our
@@ -32,15 +32,16 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bin_path, log_run, results_path, save_results  # noqa: E402
-from results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diffusion_rows, factor_rows, md_table, \
-    parity_rows, refresh  # noqa: E402
+from benchmarks.common import bin_path, log_run, results_path, save_results
+from benchmarks.results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diffusion_rows, factor_rows, md_table, \
+    parity_rows, refresh
 
-from planning.planner import AUGMENTATION_PROFILES, normalization_for  # noqa: E402
-from unisegdiff_pipeline.jsonio import load_json, save_json  # noqa: E402
-from unisegdiff_pipeline.results_layout import model_folder_name  # noqa: E402
-from unisegdiff_pipeline.merge import deep_merge  # noqa: E402
+from planning.planner import normalization_for
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.typed_config import to_dict
+from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.results_layout import model_folder_name
+from unisegdiff_pipeline.merge import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
@@ -57,7 +58,7 @@ SETS = {
 # "image_normalization" re-plans the per-task normalisation
 REFERENCE_LIKE = {
     "architecture": {"cfenet": {"norm": "instance", "downsampling": "max_pool"}},
-    "training": {"cfenet": {"augmentation": AUGMENTATION_PROFILES["mirror"], "lr_scheduler": "constant",
+    "training": {"cfenet": {"augmentation": to_dict(AUGMENTATION_PROFILES["mirror"]), "lr_scheduler": "constant",
                             "grad_clip_norm": None}},
     "image_normalization": "per_task",
 }
@@ -65,7 +66,7 @@ REFERENCE_LIKE = {
 # trained with (their base plan was made before the preset changed)
 PREVIOUS_CPU_PLAN = {
     "architecture": {"cfenet": {"norm": "group", "downsampling": "strided_conv"}},
-    "training": {"cfenet": {"augmentation": AUGMENTATION_PROFILES["nnunet"], "lr_scheduler": "cosine",
+    "training": {"cfenet": {"augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"]), "lr_scheduler": "cosine",
                             "grad_clip_norm": 1.0}},
     "image_normalization": "per_image",
 }
@@ -77,7 +78,7 @@ RECIPES = {
     "reference_like+group_strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {
         "norm": "group", "downsampling": "strided_conv"}}}),
     "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
-        "augmentation": AUGMENTATION_PROFILES["nnunet"]}}}),
+        "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])}}}),
     "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"lr_scheduler": "cosine"}}}),
     "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"grad_clip_norm": 1.0}}}),
     "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),

@@ -1,6 +1,6 @@
 """documentation/results.md: refresh the generated tables of the hand-written page from benchmarks/results/*.json.
 
-    python benchmarks/results_page.py
+    python -m benchmarks.results_page
 
 Each table sits between `<!-- generated: NAME -->` and `<!-- end generated -->`; the prose around the blocks is
 written by hand and never touched. A block whose results file is absent keeps its old content; a block name that is
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS  # noqa: E402
+from benchmarks.common import RESULTS
 
-from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap  # noqa: E402
-from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES  # noqa: E402
+from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.typed_config import to_dict
 
 PAGE = Path(__file__).resolve().parents[1] / "documentation" / "results.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -324,7 +323,7 @@ def describe_changes(changes: dict, prefix: str = "") -> list[str]:
     items = []
     for k, v in changes.items():
         key = f"{prefix}{k}"
-        profile = next((n for n, prof in AUGMENTATION_PROFILES.items() if prof == v), None)
+        profile = next((n for n, prof in AUGMENTATION_PROFILES.items() if to_dict(prof) == v), None)
         if k == "augmentation" and profile:
             items.append(f"{key} = {profile} profile")
         elif isinstance(v, dict):

@@ -1,6 +1,6 @@
 """Speed of inference, training, data loading, preprocessing and STAPLE, in one table.
 
-    python benchmarks/speed.py [--device cuda|cpu] [--batch-sizes 1 8 32] [--compile]
+    python -m benchmarks.speed [--device cuda|cpu] [--batch-sizes 1 8 32] [--compile]
 
 Writes benchmarks/results/speed_<device>.json. Inference is end to end from a preprocessed tensor to the fused mask
 (staged sampler, N = 10 noises, 20 masks, STAPLE) at the default plan (256x256, widths 32..512) with the fast path
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,40 +22,25 @@ import SimpleITK as sitk
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save_results, table  # noqa: E402
-from inference_engine import plan_networks  # noqa: E402
+from benchmarks.common import save_results, table
+from benchmarks.inference_engine import plan_networks
+from planning.planner import PRESETS
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
+from unisegdiff_pipeline.diffusion.timesteps import StagedTimesteps
+from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES, Inference, PhaseTraining, Training
+from unisegdiff_pipeline.profiling import section_seconds
+from unisegdiff_pipeline.staple import staple
+from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
+from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter
+from unisegdiff_pipeline.training.steps import cfenet_step_loss, dnet_step_loss
 
-from planning.planner import PRESETS  # noqa: E402
-from unisegdiff_pipeline.training.augmentation import AUGMENTATION  # noqa: E402
-from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule  # noqa: E402
-from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch  # noqa: E402
-from unisegdiff_pipeline.staple import staple  # noqa: E402
-from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter  # noqa: E402
-
-INFERENCE = {"sampler": "staged", "num_samples": 10, "fusion": "staple"}
+INFERENCE = Inference()  # the plan's: staged sampler, 10 noises, STAPLE
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-class Timers:
-    """Wall time spent inside wrapped callables (synchronised on CUDA)."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.seconds = device, {}
-
-    def wrap(self, name: str, fn):
-        def timed(*a, **k):
-            sync(self.device)
-            start = time.perf_counter()
-            out = fn(*a, **k)
-            sync(self.device)
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-            return out
-        return timed
 
 
 def matmul_rate(device: torch.device) -> float:
@@ -79,20 +63,16 @@ def inference_rows(preset: str, device: torch.device, batches: list[int], option
     cfenet, dnet, size = plan_networks(preset, device)
     model = FoldModel(preset, cfenet, dnet, INFERENCE, DiffusionSchedule(device=device))
     options.prepare([model], device)
-    import unisegdiff_pipeline.inference.engine as engine
     rows = []
     for b in batches:
         images = torch.randn(b, 3, size, size, device=device)
-        timers = Timers(device)
         predict_batch([model], images, INFERENCE, options=options)  # warm-up (and compilation)
         counter = FlopCounterMode(display=False)
         with counter:
             predict_batch([model], images[:1], INFERENCE, options=RunOptions())
         flops_per_image = counter.get_total_flops()
-        cfe_ff, enc, dec, stp = cfenet.forward_features, dnet.encode, dnet.decode, engine.staple
-        cfenet.forward_features = timers.wrap("cfenet", cfe_ff)
-        dnet.encode, dnet.decode = timers.wrap("dnet", enc), timers.wrap("dnet", dec)
-        engine.staple = timers.wrap("staple", stp)
+        # where the time goes: one profiled pass over the package's labelled sections; the rate: unprofiled passes
+        shares = section_seconds(lambda: predict_batch([model], images, INFERENCE, options=options), device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         repeats = 3 if device.type == "cuda" else 1
@@ -102,13 +82,12 @@ def inference_rows(preset: str, device: torch.device, batches: list[int], option
             predict_batch([model], images, INFERENCE, options=options)
         sync(device)
         seconds = (time.perf_counter() - start) / repeats
-        cfenet.forward_features, dnet.encode, dnet.decode, engine.staple = cfe_ff, enc, dec, stp
-        total = sum(timers.seconds.values())
+        total = sum(shares.values())
         ips = b / seconds
         rows.append({"part": "inference", "plan": preset, "batch": b, "images_per_s": round(ips, 3),
-                     "share_cfenet": round(timers.seconds.get("cfenet", 0) / total, 3),
-                     "share_dnet": round(timers.seconds.get("dnet", 0) / total, 3),
-                     "share_staple": round(timers.seconds.get("staple", 0) / total, 3),
+                     "share_cfenet": round(shares["cfenet"] / total, 3),
+                     "share_dnet": round(shares["dnet"] / total, 3),
+                     "share_staple": round(shares["staple"] / total, 3),
                      "gflop_per_image": round(flops_per_image / 1e9, 1),
                      "mfu": round(flops_per_image * ips / peak, 3),
                      "peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2 ** 20) if device.type == "cuda"
@@ -119,18 +98,19 @@ def inference_rows(preset: str, device: torch.device, batches: list[int], option
 
 def training_rows(preset: str, device: torch.device, batch: int, steps: int,
                   options: RunOptions | None = None) -> list[dict]:
-    """Optimizer steps per second of each phase at the trainer's precision (or `options`)."""
-    from unisegdiff_pipeline.diffusion.losses import segmentation_loss, staged_loss
-    from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
-    from unisegdiff_pipeline.diffusion.timesteps import StagedTimesteps
-    from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
-
+    """Optimizer steps per second of each phase (the trainer's loss functions) at the trainer's precision (or
+    `options`)."""
     cfenet, dnet, size = plan_networks(preset, device)
     images = torch.randn(batch, 3, size, size, device=device)
     target = (torch.rand(batch, 1, size, size, device=device) > 0.7).float()
     options = options or RunOptions.default_for(device)  # the trainer's mixed precision
-    amp = options.autocast(device)
     schedule, policy = DiffusionSchedule(device=device), StagedTimesteps()
+    settings = PhaseTraining(epochs=1, lr=1e-4)
+    training = Training(cfenet=settings, dnet=settings)  # the plan's DNet loss settings
+
+    def amp():
+        return options.autocast(device)
+
     rows = []
     for phase in ("cfenet", "dnet"):
         net = cfenet.train() if phase == "cfenet" else ConditionedDNet(cfenet, dnet, False).train()
@@ -139,14 +119,10 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int,
             cfenet.requires_grad_(False)
 
         def step():
-            with amp:
-                if phase == "cfenet":
-                    loss = segmentation_loss(net(images), target).mean()
-                else:
-                    t, a, b, _ = policy.sample(batch, device=device)
-                    noise = torch.randn_like(target)
-                    out = net(images, schedule.q_sample(mask_to_x0(target), t, noise), t)
-                    loss = staged_loss(out["eps"], noise, out["x0"], target, a, b)[0]
+            if phase == "cfenet":
+                loss = cfenet_step_loss(net, images, target, amp)[0]
+            else:
+                loss = dnet_step_loss(net, schedule, policy, training, images, target, amp)[0]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -178,7 +154,7 @@ def loader_rows(size: int, batch: int, train_its: float, workers_all: int, n_bat
     data = PreprocessedCases(tmp, [f"c{i}" for i in range(64)])
     rows = []
     for workers in sorted({1, 2, workers_all}):
-        loader = TrainingLoader(data, batch, "uniform", dict(AUGMENTATION), (size, size), workers, seed=0)
+        loader = TrainingLoader(data, batch, "uniform", AUGMENTATION_PROFILES["nnunet"], (size, size), workers, seed=0)
         aug = make_augmenter(loader, workers)
         for _ in range(max(2, workers)):
             next(aug)

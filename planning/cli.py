@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from dataclasses import replace
 
 from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir, raw_signature
 from unisegdiff_pipeline.raw_verification import verify_dataset
@@ -16,6 +17,7 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.plan import load_plans, save_plans
 from unisegdiff_pipeline.preprocessed import arrays_folder
 from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 
@@ -42,17 +44,16 @@ def plan_or_keep(plans_path, dataset_name: str, fingerprint: dict, args, num_cas
     """Keep an existing (possibly user-edited) plan made with the same planner arguments, else plan anew."""
     planner_args = {"preset": args.preset, "gpu_memory_gb": args.gpu_memory_gb, "image_size": args.image_size}
     if plans_path.is_file() and not args.clean:
-        existing = load_json(plans_path, "plans file")
-        if existing.get("planner_arguments") == planner_args:
+        existing = load_plans(plans_path)
+        if existing.planner_arguments == planner_args:
             print(f"keeping the existing plan {plans_path} (edit it freely; --clean re-plans)")
             return existing
         shutil.copyfile(plans_path, plans_path.with_suffix(".json.bak"))
         print(f"planner arguments changed: re-planning (previous plan saved as {plans_path.name}.bak)")
     train_per_fold = num_cases - num_cases // NUM_FOLDS
-    plans = plan_experiment(dataset_name, fingerprint, args.preset, args.gpu_memory_gb, args.image_size,
-                            args.plans_name, train_per_fold)
-    plans["planner_arguments"] = planner_args
-    save_json(plans, plans_path)
+    plans = replace(plan_experiment(dataset_name, fingerprint, args.preset, args.gpu_memory_gb, args.image_size,
+                                    args.plans_name, train_per_fold), planner_arguments=planner_args)
+    save_plans(plans, plans_path)
     return plans
 
 
@@ -83,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     splits, written = ensure_splits(out / "splits_final.json", dataset_json["tasks"], dataset_json.get("groups"))
     print(("wrote" if written else "keeping") + f" {out / 'splits_final.json'} ({len(splits)} folds, "
           f"validation sizes {[len(f['val']) for f in splits]})")
-    for name, configuration in plans["configurations"].items():
+    for name, configuration in plans.configurations.items():
         if args.no_preprocess:
             break
         folder = arrays_folder(out, configuration)
         written_n, skipped = preprocess(cases, dataset_json, configuration, folder, args.num_processes)
         print(f"configuration {name}: {written_n} cases preprocessed, {skipped} already done -> {folder}")
     tasks = ", ".join(f"{t} ({fp['num_cases']} cases, {fp['modality']})" for t, fp in fingerprint["tasks"].items())
-    cfg = plans["configurations"]["2d"]
-    print(f"{raw.name}: {tasks}; plan {plans['plans_name']}: {cfg['image_size'][0]}x{cfg['image_size'][1]}, "
-          f"{cfg['num_input_channels']} input channels, batch {cfg['batch_size']}; "
+    cfg = plans.configuration("2d")
+    print(f"{raw.name}: {tasks}; plan {plans.plans_name}: {cfg.image_size[0]}x{cfg.image_size[1]}, "
+          f"{cfg.num_input_channels} input channels, batch {cfg.batch_size}; "
           f"fingerprint {'computed' if computed else 'cached'}; {time.time() - start:.1f} s")
     return 0

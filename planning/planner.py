@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample, parameter_count
-from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES, Architecture, CFENetArchitecture, Configuration, \
+    DNetArchitecture, PhaseTraining, Plans, Training
 
 PRESETS = {
     # the paper's setting: 256x256, batch from GPU memory (at most the paper's 64), 300 DNet epochs
@@ -56,14 +57,26 @@ def normalization_for(task_fp: dict, image_normalization: str = "per_image") -> 
             "mean": stats["mean"], "std": stats["std"]}
 
 
-def phase_recipe(preset: dict, phase: str) -> dict:
-    """A phase's learning-rate schedule, gradient clipping and augmentation (the profile written out in full)."""
+def phase_training(preset: dict, phase: str) -> PhaseTraining:
+    """A phase's epochs, learning rate, schedule, gradient clipping and augmentation profile."""
     r = preset["phase_recipes"][phase]
-    return {"lr_scheduler": r["lr_scheduler"], "grad_clip_norm": r["grad_clip_norm"],
-            "augmentation": dict(AUGMENTATION_PROFILES[r["augmentation"]])}
+    return PhaseTraining(epochs=preset[f"{phase}_epochs"], lr=preset[f"{phase}_lr"], lr_scheduler=r["lr_scheduler"],
+                         grad_clip_norm=r["grad_clip_norm"], augmentation=AUGMENTATION_PROFILES[r["augmentation"]])
 
 
-def estimate_batch_size(arch: dict, in_channels: int, size: int, gpu_memory_gb: float, max_batch: int) -> dict:
+def preset_architecture(preset: str) -> Architecture:
+    """The networks a preset plans: CFENet and DNet widths, norms, DCA at the two coarsest levels."""
+    p = PRESETS[preset]
+    levels = len(p["cfenet_widths"])
+    return Architecture(
+        cfenet=CFENetArchitecture(widths=tuple(p["cfenet_widths"]), norm=p["cfenet_norm"],
+                                  downsampling=p["cfenet_downsampling"]),
+        dnet=DNetArchitecture(widths=tuple(p["dnet_widths"]), norm=p["dnet_norm"],
+                              time_embedding_dim=p["time_embedding_dim"], dca_levels=(levels - 1, levels),
+                              dca_heads=p["dca_heads"], eps_parameterization=p["eps_parameterization"]))
+
+
+def estimate_batch_size(arch: Architecture, in_channels: int, size: int, gpu_memory_gb: float, max_batch: int) -> dict:
     """Largest batch whose activations, with the model, gradients and AdamW state, fit the GPU-memory target."""
     per_sample = activation_bytes_per_sample(arch, in_channels, (size, size))
     n_cfe, n_dnet = parameter_count(arch, in_channels)
@@ -77,8 +90,9 @@ def estimate_batch_size(arch: dict, in_channels: int, size: int, gpu_memory_gb: 
 
 
 def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default", gpu_memory_gb: float | None = None,
-                    image_size: int | None = None, plans_name: str | None = None, num_train_cases: int | None = None) -> dict:
-    """Build the plans dictionary from a fingerprint."""
+                    image_size: int | None = None, plans_name: str | None = None,
+                    num_train_cases: int | None = None) -> Plans:
+    """Build the plan from a fingerprint."""
     if preset not in PRESETS:
         raise USDError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
@@ -89,14 +103,7 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
                        f"levels). Fix: pass --image-size 128, 192, 256, ...")
     tasks = fingerprint["tasks"]
     channels = 3 if any(t["channels"] == 3 for t in tasks.values()) else 1
-    arch = {
-        "cfenet": {"widths": p["cfenet_widths"], "blocks_per_level": 2, "norm": p["cfenet_norm"],
-                   "downsampling": p["cfenet_downsampling"]},
-        "dnet": {"widths": p["dnet_widths"], "blocks_per_level": 2, "norm": p["dnet_norm"],
-                 "time_embedding_dim": p["time_embedding_dim"], "dca_levels": [levels - 1, levels],
-                 "dca_heads": p["dca_heads"], "dca_mlp_ratio": 2.0, "fusion": "concat_conv1x1",
-                 "eps_parameterization": p["eps_parameterization"]},
-    }
+    arch = preset_architecture(preset)
     if p["fixed_batch_size"]:
         batch = {"batch_size": p["fixed_batch_size"], "rule": f"fixed by the {preset} preset"}
     else:
@@ -105,53 +112,18 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     batch_size = batch["batch_size"]
     if num_train_cases:  # never more than the training cases of a fold
         batch_size = max(1, min(batch_size, num_train_cases))
-    configuration = {
-        "data_identifier": f"{plans_name or default_plans_name(preset)}_2d",
-        "image_size": [size, size],
-        "num_input_channels": channels,
-        "channel_rule": "grey images are repeated to RGB when any task is colour; colour becomes grey (ITU-R 601) "
-                        "for a grey model",
-        "resize": {"rule": "stretch", "image": "bilinear, antialiased when shrinking",
-                   "mask": "bilinear on {0,1} then >= 0.5 (stays binary)",
-                   "prediction": "probability map resized bilinearly to the original size, then thresholded"},
-        "normalization": {t: normalization_for(fp, p["image_normalization"]) for t, fp in sorted(tasks.items())},
-        "architecture": arch,
-        "batch_size": batch_size,
-        "batch_size_estimate": batch,
-        "diffusion": {"timesteps": 1000, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
-                      "mask_space": "{-1,+1}"},
-        "training": {
-            "optimizer": "AdamW", "weight_decay": 1e-4, "betas": [0.9, 0.999],
-            "cfenet": {"epochs": p["cfenet_epochs"], "lr": p["cfenet_lr"], **phase_recipe(p, "cfenet")},
-            "dnet": {"epochs": p["dnet_epochs"], "lr": p["dnet_lr"], **phase_recipe(p, "dnet")},
-            "epoch": "one pass over the fold's training cases (ceil(cases / batch) iterations)",
-            "ema_decay": 0.999, "mixed_precision": True, "seed": 12345,
-            "timestep_policy": "staged",
-            "staged": {"high_threshold": 600, "low_threshold": 300,
-                       "ratios": {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]},
-                       "alpha_plus_beta": 1.0, "refinement_t": "zero",
-                       "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
-            "eps_loss_weighting": "none", "eps_loss_max_weight": 40.0, "own_estimate_probability": 0.0,
-            "sampling": "task_balanced" if len(tasks) > 1 else "uniform",
-            "num_workers": p["num_workers"],
-            "validation_batches_per_epoch": 4,
-        },
-        "inference": {
-            "sampler": "staged", "num_samples": 10, "high_threshold": 600, "low_threshold": 300, "ddim_interval": 30,
-            "final_decoder": "eps",
-            "eta": 0.0, "clip_x0": True, "fusion": "staple",
-            "staple": {"iterations": 20, "init_sensitivity": 0.9, "init_fpr": 0.1, "prior": 0.5},
-            "threshold": 0.5, "batch_images": 8,
-        },
-    }
-    return {
-        "dataset_name": dataset_name,
-        "plans_name": plans_name or default_plans_name(preset),
-        "preset": preset,
-        "tasks": {t: {"modality": fp["modality"], "num_cases": fp["num_cases"], "channels": fp["channels"]}
-                  for t, fp in sorted(tasks.items())},
-        "configurations": {"2d": configuration},
-    }
+    training = Training(cfenet=phase_training(p, "cfenet"), dnet=phase_training(p, "dnet"),
+                        sampling="task_balanced" if len(tasks) > 1 else "uniform", num_workers=p["num_workers"])
+    configuration = Configuration(
+        data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
+        num_input_channels=channels,
+        normalization={t: normalization_for(fp, p["image_normalization"]) for t, fp in sorted(tasks.items())},
+        architecture=arch, batch_size=batch_size, batch_size_estimate=batch, training=training)
+    return Plans(
+        dataset_name=dataset_name, plans_name=plans_name or default_plans_name(preset), preset=preset,
+        tasks={t: {"modality": fp["modality"], "num_cases": fp["num_cases"], "channels": fp["channels"]}
+               for t, fp in sorted(tasks.items())},
+        configurations={"2d": configuration})
 
 
 def default_plans_name(preset: str) -> str:

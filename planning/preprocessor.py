@@ -9,6 +9,7 @@ from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.guarded_delete import mark_created, remove_created
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.parallel import parallel_map
+from unisegdiff_pipeline.plan import Configuration
 from unisegdiff_pipeline.preprocessed import SIGNATURE_FILE, case_done, save_case, signature
 from unisegdiff_pipeline.preprocessing import preprocess_image, resize_mask
 
@@ -44,7 +45,7 @@ def preprocess_case(job: PreprocessJob) -> str:
     return job.case
 
 
-def preprocess(cases: dict[str, tuple[Path, Path]], dataset_json: dict, configuration: dict, out_dir: Path,
+def preprocess(cases: dict[str, tuple[Path, Path]], dataset_json: dict, configuration: Configuration, out_dir: Path,
                num_processes: int) -> tuple[int, int]:
     """Preprocess every case not yet done; returns (written, skipped). A changed plan or raw dataset restarts the
     folder; unreadable arrays are made again."""
@@ -61,8 +62,8 @@ def preprocess(cases: dict[str, tuple[Path, Path]], dataset_json: dict, configur
     save_json(wanted, sig_path)
     groups = dataset_json.get("groups", {})
     todo = [PreprocessJob(c, img, lab, dataset_json["tasks"][c], groups.get(c, c), out_dir,
-                          tuple(configuration["image_size"]), configuration["num_input_channels"],
-                          configuration["normalization"][dataset_json["tasks"][c]])
+                          tuple(configuration.image_size), configuration.num_input_channels,
+                          configuration.normalization[dataset_json["tasks"][c]])
             for c, (img, lab) in sorted(cases.items()) if not case_done(out_dir, c, check_readable=True)]
     parallel_map(preprocess_case, todo, num_processes, desc="preprocessing")
     return len(todo), len(cases) - len(todo)

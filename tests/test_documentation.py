@@ -80,13 +80,14 @@ def test_plan_editing_snippet_runs(usd_env, monkeypatch):
     import json
 
     from planning.planner import plan_experiment
+    from unisegdiff_pipeline.typed_config import to_dict
 
     stats = {"mean": [1.0], "std": [1.0], "min": [0.0], "max": [1.0], "percentile_00_5": [0.0], "percentile_99_5": [1.0]}
     fp = {"tasks": {"A": {"num_cases": 8, "modality": "CT", "channels": 1, "intensity_lesion": stats,
                           "intensity_image": stats}}}
     folder = usd_env["preprocessed"] / "Dataset500_Unified"
     folder.mkdir()
-    (folder / "usd_plans.json").write_text(json.dumps(plan_experiment("Dataset500_Unified", fp, "cpu")))
+    (folder / "usd_plans.json").write_text(json.dumps(to_dict(plan_experiment("Dataset500_Unified", fp, "cpu"))))
     snippet = [b for b in blocks(REPO / "documentation" / "reproducing_the_paper.md", "bash") if "python - <<'PY'" in b][0]
     exec(snippet.split("<<'PY'\n")[1].split("PY\n")[0], {})
     made = json.loads((folder / "usd_plans_t600_300.json").read_text())

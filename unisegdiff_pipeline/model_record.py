@@ -6,14 +6,16 @@ alone says how its images are preprocessed and how it samples, whatever happened
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.plan import Architecture, Diffusion, Inference, plans_from_dict
+from unisegdiff_pipeline.typed_config import from_dict, to_dict
 
 RECORD_FILE = "model_record.json"
 CHECKPOINT_KEY = "model_record"
+RECORD_FIX = "use the record this version wrote, or train the fold again"
 
 
 @dataclass(frozen=True)
@@ -27,36 +29,21 @@ class ModelRecord:
     fold: str
     image_size: tuple[int, int]
     num_input_channels: int
-    normalization: dict
-    architecture: dict
-    diffusion: dict
-    inference: dict
+    normalization: dict[str, dict]
+    architecture: Architecture
+    diffusion: Diffusion
+    inference: Inference
     phases: tuple[str, ...]
 
     def to_dict(self) -> dict:
         """JSON-ready form (tuples become lists)."""
-        out = asdict(self)
-        out["image_size"], out["phases"] = list(self.image_size), list(self.phases)
-        return out
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict, source: str | Path) -> "ModelRecord":
         """Parse a stored record; a missing or unknown key is an error naming the key and `source`."""
-        if not isinstance(data, dict):
-            raise USDError(f"the model record in {source} is not a JSON object. Fix: train the fold again")
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        missing = [k for k in known if k not in data]
-        if unknown or missing:
-            what = "; ".join(part for part in (unknown and f"unknown key(s) {', '.join(unknown)}",
-                                               missing and f"missing key(s) {', '.join(missing)}") if part)
-            raise USDError(f"the model record in {source} has {what} (known keys: {', '.join(known)}). "
-                           f"Fix: use the record this version wrote, or train the fold again")
-        values = dict(data)
-        values["image_size"] = tuple(int(v) for v in data["image_size"])
-        values["phases"] = tuple(data["phases"])
-        values["fold"] = str(data["fold"])
-        return cls(**values)
+        data = {**data, "fold": str(data["fold"])} if isinstance(data, dict) and "fold" in data else data
+        return from_dict(cls, data, source, fix=RECORD_FIX)
 
     @property
     def uses_dnet(self) -> bool:
@@ -69,17 +56,17 @@ def record_of_checkpoint(checkpoint: dict, path: Path) -> ModelRecord:
     normalisation from the plan copy beside them."""
     if CHECKPOINT_KEY in checkpoint:
         return ModelRecord.from_dict(checkpoint[CHECKPOINT_KEY], path)
-    plans = load_json(path.parent / "plans.json", "plan copy of the model",
-                      "this checkpoint predates the model record and needs its fold's plans.json; train it again")
-    configuration = plans["configurations"][checkpoint["configuration"]]
-    return ModelRecord(
-        trainer=checkpoint["trainer"], dataset_name=plans.get("dataset_name", ""), plans_name=checkpoint["plans_name"],
-        configuration=checkpoint["configuration"], fold=str(checkpoint["fold"]),
-        image_size=tuple(configuration["image_size"]), num_input_channels=int(checkpoint["num_input_channels"]),
-        normalization=configuration["normalization"], architecture=checkpoint["architecture"],
-        diffusion=checkpoint["diffusion"], inference=checkpoint["inference"],
-        phases=tuple(checkpoint.get("phases") or (("cfenet", "dnet") if checkpoint.get("dnet") is not None
-                                                  else ("cfenet",))))
+    copy = path.parent / "plans.json"
+    plans = plans_from_dict(load_json(copy, "plan copy of the model", "this checkpoint predates the model record "
+                                      "and needs its fold's plans.json; train it again"), copy)
+    configuration = plans.configuration(checkpoint["configuration"])
+    phases = checkpoint.get("phases") or (("cfenet", "dnet") if checkpoint.get("dnet") is not None else ("cfenet",))
+    return ModelRecord.from_dict({
+        "trainer": checkpoint["trainer"], "dataset_name": plans.dataset_name, "plans_name": checkpoint["plans_name"],
+        "configuration": checkpoint["configuration"], "fold": str(checkpoint["fold"]),
+        "image_size": list(configuration.image_size), "num_input_channels": int(checkpoint["num_input_channels"]),
+        "normalization": configuration.normalization, "architecture": checkpoint["architecture"],
+        "diffusion": checkpoint["diffusion"], "inference": checkpoint["inference"], "phases": list(phases)}, path)
 
 
 def save_record(record: ModelRecord, fold_folder: Path) -> Path:

@@ -12,22 +12,25 @@ from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.names import check_plain_name
+from unisegdiff_pipeline.plan import Configuration
+from unisegdiff_pipeline.typed_config import to_dict
 
 SIGNATURE_FILE = "preprocessing_signature.json"
 ARRAY_KEYS = ("image_size", "num_input_channels", "normalization", "resize")  # what changes the arrays
 
 
-def arrays_folder(dataset_dir: Path, configuration: dict) -> Path:
+def arrays_folder(dataset_dir: Path, configuration: Configuration) -> Path:
     """The configuration's array folder `dataset_dir/{data_identifier}`, after checking the name stays inside."""
-    return dataset_dir / check_plain_name(configuration.get("data_identifier"), "data_identifier", "the plan")
+    return dataset_dir / check_plain_name(configuration.data_identifier, "data_identifier", "the plan")
 
 
-def signature(configuration: dict) -> str:
+def signature(configuration: Configuration) -> str:
     """Hash of everything in a configuration that changes the preprocessed arrays."""
-    return hashlib.sha1(json.dumps({k: configuration[k] for k in ARRAY_KEYS}, sort_keys=True).encode()).hexdigest()
+    settings = to_dict(configuration)
+    return hashlib.sha1(json.dumps({k: settings[k] for k in ARRAY_KEYS}, sort_keys=True).encode()).hexdigest()
 
 
-def check_arrays_match(folder: Path, configuration: dict) -> None:
+def check_arrays_match(folder: Path, configuration: Configuration) -> None:
     """The arrays in `folder` were made for `configuration` (size, channels, normalisation); a USDError if not."""
     made_for = load_json(folder / SIGNATURE_FILE, "preprocessing signature",
                          "re-run usd_plan_and_preprocess").get("signature")

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
+from unisegdiff_pipeline.plan import Staple
+from unisegdiff_pipeline.profiling import section
+
 CLAMP = 1e-6
 
 
@@ -23,9 +26,11 @@ class StapleResult:
     false_positive_rate: torch.Tensor
 
 
-def staple(masks: torch.Tensor, iterations: int = 20, init_sensitivity: float = 0.9, init_fpr: float = 0.1,
-           prior: float = 0.5) -> StapleResult:
+@section("staple")
+def staple(masks: torch.Tensor, settings: Staple = Staple()) -> StapleResult:
     """Fuse binary masks [B, R, ...] (R raters per image) into [B, ...] probability and consensus maps."""
+    iterations, init_sensitivity, init_fpr = settings.iterations, settings.init_sensitivity, settings.init_fpr
+    prior = settings.prior
     b, r = masks.shape[:2]
     spatial = masks.shape[2:]
     z = masks.reshape(b, r, -1).float()

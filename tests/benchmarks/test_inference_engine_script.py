@@ -1,4 +1,4 @@
-"""benchmarks/inference_engine.py: engine and naive loop agree, and every precision gets its row entries."""
+"""python -m benchmarks.inference_engine: engine and naive loop agree, and every precision gets its row entries."""
 import json
 import subprocess
 import sys
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_small_run_writes_ratios_and_agreement(tmp_path):
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "inference_engine.py"), "--presets", "cpu",
+    run = subprocess.run([sys.executable, "-m", "benchmarks.inference_engine", "--presets", "cpu",
                           "--size", "32", "--samples", "2", "--device", "cpu", "--out-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""benchmarks/recipe_parity.py on a few real Kvasir images: the reference and our recipes, tables and JSON."""
+"""python -m benchmarks.recipe_parity on a few real Kvasir images: the reference and our recipes, tables and JSON."""
 import json
 import subprocess
 import sys
@@ -24,9 +24,9 @@ def test_parity_and_factors_two_steps(tmp_path):
     names = sorted(p.name for p in (kvasir / "images").iterdir())[:26]
     _subset(kvasir, tmp_path / "data" / "Polyp" / "Kvasir", names[:20])
     _subset(kvasir, tmp_path / "test" / "Polyp" / "Kvasir", names[20:])  # a stand-in for the test images
-    common = [sys.executable, str(REPO / "benchmarks" / "recipe_parity.py"), "--data", str(tmp_path / "data"),
+    common = [sys.executable, "-m", "benchmarks.recipe_parity", "--data", str(tmp_path / "data"),
               "--sets", "Kvasir", "--steps", "2", "--work", str(tmp_path / "work"), "--out-dir", str(tmp_path)]
-    run = subprocess.run(common[:2] + ["parity"] + common[2:] + ["--test-data", str(tmp_path / "test")],
+    run = subprocess.run(common[:3] + ["parity"] + common[3:] + ["--test-data", str(tmp_path / "test")],
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     state = json.loads((tmp_path / "recipe_parity.json").read_text())
@@ -47,7 +47,7 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert plan["training"]["dnet"]["lr_scheduler"] == "cosine"  # DNet keeps the plan's
     assert plan["normalization"]["ColonPolyp"]["scheme"] == "task_zscore"
 
-    run = subprocess.run(common[:2] + ["factors"] + common[2:] + ["--recipes", "reference_like",
+    run = subprocess.run(common[:3] + ["factors"] + common[3:] + ["--recipes", "reference_like",
                                                                   "reference_like+cosine", "--seeds", "0", "1"],
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
@@ -58,7 +58,7 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert "0,1" in row and any(v in row for v in ("better", "worse", "tie"))
     assert "ours" in json.loads((tmp_path / "recipe_parity.json").read_text())["parity"]  # earlier runs are kept
 
-    run = subprocess.run(common[:2] + ["diffusion"] + common[2:] + ["--dnet-recipes", "paper", "final_step_x0",
+    run = subprocess.run(common[:3] + ["diffusion"] + common[3:] + ["--dnet-recipes", "paper", "final_step_x0",
                                                                     "--dnet-steps", "2", "--seeds", "0"],
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]

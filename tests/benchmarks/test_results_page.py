@@ -1,14 +1,11 @@
 """The results page: generated blocks refreshed from the results JSON, prose kept, paired intervals in the tables."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fold_statistics import fold_statistics  # noqa: E402
-from real_data import PAPER, PAPER_TABLE4  # noqa: E402
-from results_page import PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page  # noqa: E402
+from benchmarks.fold_statistics import fold_statistics
+from benchmarks.real_data import PAPER, PAPER_TABLE4
+from benchmarks.results_page import PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
 
@@ -120,4 +117,4 @@ def test_the_committed_page_is_up_to_date_with_the_committed_results():
     payloads = {n: json.loads((RESULTS / f"{n}.json").read_text()) if (RESULTS / f"{n}.json").is_file() else None
                 for n in ("real_data", "recipe_parity")}
     text = PAGE.read_text()
-    assert update_page(text, payloads) == text, "run python benchmarks/results_page.py"
+    assert update_page(text, payloads) == text, "run python -m benchmarks.results_page"

@@ -1,4 +1,4 @@
-"""benchmarks/speed.py runs with one command and its printed table matches the JSON it writes."""
+"""python -m benchmarks.speed runs with one command and its printed table matches the JSON it writes."""
 import json
 import re
 import subprocess
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_quick_run_table_matches_json(tmp_path):
-    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "speed.py"), "--quick", "--device", "cpu",
+    run = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--quick", "--device", "cpu",
                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     payload = json.loads((tmp_path / "speed_cpu.json").read_text())

@@ -1,8 +1,10 @@
 """Planner: the plan's settings, normalisation by modality, batch size from GPU memory."""
 import pytest
 
-from planning.planner import AUGMENTATION_PROFILES, PRESETS, estimate_batch_size, normalization_for, plan_experiment
+from planning.planner import PRESETS, estimate_batch_size, normalization_for, plan_experiment
 from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES, Architecture
+from unisegdiff_pipeline.typed_config import from_dict, to_dict
 
 
 def task_fp(modality, channels=3, lesion_mean=100.0):
@@ -17,7 +19,7 @@ FP = {"tasks": {"BreastLesion": task_fp("ultrasound", 1), "ColonPolyp": task_fp(
 
 
 def test_plan_holds_every_setting():
-    plans = plan_experiment("Dataset500_Unified", FP, "default", 24)
+    plans = to_dict(plan_experiment("Dataset500_Unified", FP, "default", 24))
     cfg = plans["configurations"]["2d"]
     assert cfg["image_size"] == [256, 256] and cfg["num_input_channels"] == 3
     assert cfg["resize"]["rule"] == "stretch"
@@ -41,7 +43,7 @@ def test_plan_holds_every_setting():
 
 
 def test_grey_only_datasets_get_one_channel_and_single_tasks_uniform_sampling():
-    plans = plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}}, "cpu")
+    plans = to_dict(plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}}, "cpu"))
     cfg = plans["configurations"]["2d"]
     assert cfg["num_input_channels"] == 1 and cfg["training"]["sampling"] == "uniform"
     assert cfg["image_size"] == [128, 128] and cfg["batch_size"] == 16
@@ -56,9 +58,9 @@ def test_normalization_by_modality():
 
 
 def test_batch_size_follows_gpu_memory_and_image_size():
-    arch = {"cfenet": {"widths": PRESETS["default"]["cfenet_widths"]},
-            "dnet": {"widths": PRESETS["default"]["dnet_widths"], "dca_levels": [4, 5], "dca_heads": 8,
-                     "time_embedding_dim": 128}}
+    arch = from_dict(Architecture, {"cfenet": {"widths": PRESETS["default"]["cfenet_widths"]},
+                                    "dnet": {"widths": PRESETS["default"]["dnet_widths"], "dca_levels": [4, 5],
+                                             "dca_heads": 8, "time_embedding_dim": 128}}, "the test")
     small, large = estimate_batch_size(arch, 3, 256, 8, 64), estimate_batch_size(arch, 3, 256, 80, 64)
     assert small["batch_size"] < large["batch_size"] <= 64
     assert estimate_batch_size(arch, 3, 512, 80, 64)["batch_size"] < large["batch_size"]
@@ -73,22 +75,24 @@ def test_bad_preset_and_size():
 
 
 def test_recipe_settings_come_from_the_preset():
-    cfg = plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}}, "cpu")["configurations"]["2d"]
+    cfg = to_dict(plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}},
+                                  "cpu"))["configurations"]["2d"]
     preset = PRESETS["cpu"]
     assert cfg["architecture"]["cfenet"]["downsampling"] == preset["cfenet_downsampling"]
     tr = cfg["training"]
     for phase in ("cfenet", "dnet"):
         r = preset["phase_recipes"][phase]
         assert (tr[phase]["lr_scheduler"], tr[phase]["grad_clip_norm"]) == (r["lr_scheduler"], r["grad_clip_norm"])
-        assert tr[phase]["augmentation"] == AUGMENTATION_PROFILES[r["augmentation"]]
+        assert tr[phase]["augmentation"] == to_dict(AUGMENTATION_PROFILES[r["augmentation"]])
     assert isinstance(tr["seed"], int)
 
 
 def test_mirror_profile_turns_every_other_transform_off():
-    mirror = AUGMENTATION_PROFILES["mirror"]
+    mirror, nnunet = to_dict(AUGMENTATION_PROFILES["mirror"]), to_dict(AUGMENTATION_PROFILES["nnunet"])
     assert mirror["mirror_axes"] == [0, 1]
     assert all(v == 0 for k, v in mirror.items() if k.startswith("p_"))
-    assert set(mirror) == set(AUGMENTATION_PROFILES["nnunet"])
+    assert {k: v for k, v in mirror.items() if not k.startswith("p_")} == \
+        {k: v for k, v in nnunet.items() if not k.startswith("p_")}
 
 
 def test_per_task_normalization_uses_the_task_image_statistics():

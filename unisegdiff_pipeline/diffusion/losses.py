@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from unisegdiff_pipeline.plan import EPS_LOSS_WEIGHTINGS
+
 DICE_SMOOTH = 1.0
 
 
@@ -39,7 +41,6 @@ def staged_loss(eps_hat: torch.Tensor, eps: torch.Tensor, x0_logits: torch.Tenso
     return per_sample.mean(), {"mse": mse.detach(), "seg": seg.detach(), "total": per_sample.detach()}
 
 
-EPS_LOSS_WEIGHTINGS = ("none", "x0")
 
 
 def eps_loss_weight(kind: str, abar: torch.Tensor, max_weight: float) -> torch.Tensor | None:

@@ -12,6 +12,7 @@ import torch
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0
 from unisegdiff_pipeline.networks.cfenet import CFENet
 from unisegdiff_pipeline.networks.dnet import DNet
+from unisegdiff_pipeline.plan import Inference
 
 
 @dataclass
@@ -34,17 +35,26 @@ def _join(a: torch.Tensor, b: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 class _Sampler:
-    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
-                 eta: float = 0.0, clip_x0: bool = True):
+    """Samples `num_samples` masks per image (default: the settings' num_samples) with the inference settings."""
+
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, inference: Inference = Inference(),
+                 num_samples: int | None = None):
         self.schedule, self.cfenet, self.dnet = schedule, cfenet, dnet
-        self.num_samples, self.eta, self.clip_x0 = num_samples, eta, clip_x0
+        self.num_samples, self.eta, self.clip_x0 = num_samples or inference.num_samples, inference.eta, inference.clip_x0
 
     def _condition(self, images: torch.Tensor) -> list:
         _, cf = self.cfenet.forward_features(images)
         return self.dnet.prepare_condition(cf)
 
-    def _noise(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _noise(self, images: torch.Tensor, generator: torch.Generator | None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The starting noises [B*S, 1, h, w] (image-major): `noise` when given (e.g. to compare two samplers on the
+        same draws), else drawn from `generator`."""
         b, _, h, w = images.shape
+        if noise is not None:
+            if tuple(noise.shape) != (b * self.num_samples, 1, h, w):
+                raise ValueError(f"noise of shape {tuple(noise.shape)}; this batch needs {(b * self.num_samples, 1, h, w)}")
+            return noise.to(images.device, images.dtype)
         return torch.randn((b * self.num_samples, 1, h, w), generator=generator, device=images.device,
                            dtype=images.dtype)
 
@@ -68,20 +78,17 @@ class _Sampler:
         return SampleResult(prob > 0.5, prob)
 
 
-FINAL_DECODERS = ("eps", "x0")
 
 
 class StagedSampler(_Sampler):
     """x0 step T-1 -> high-1; DDIM on mask (x0) and noise (eps) trajectories to low-1; one step to 0 with the eps
     decoder (the paper's) or, with final_decoder 'x0', the x0 decoder."""
 
-    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
-                 high: int = 600, low: int = 300, interval: int = 30, eta: float = 0.0, clip_x0: bool = True,
-                 final_decoder: str = "eps"):
-        super().__init__(schedule, cfenet, dnet, num_samples, eta, clip_x0)
-        if final_decoder not in FINAL_DECODERS:
-            raise ValueError(f"unknown final_decoder {final_decoder!r} ({', '.join(FINAL_DECODERS)})")
-        self.high, self.low, self.interval, self.final_decoder = high, low, interval, final_decoder
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, inference: Inference = Inference(),
+                 num_samples: int | None = None):
+        super().__init__(schedule, cfenet, dnet, inference, num_samples)
+        self.high, self.low = inference.high_threshold, inference.low_threshold
+        self.interval, self.final_decoder = inference.ddim_interval, inference.final_decoder
 
     def timesteps(self) -> list[int]:
         """The DDIM times of the middle stage: high-1, high-1-interval, ..., down to low-1 (exclusive start)."""
@@ -89,11 +96,12 @@ class StagedSampler(_Sampler):
         return ts + [self.low - 1] if ts[-1] != self.low - 1 else ts
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> SampleResult:
         """2N masks per image: N from the mask trajectory, then N from the noise trajectory."""
         batch, n = images.shape[0], self.num_samples
         cond = self._condition(images)
-        x = self._noise(images, generator)
+        x = self._noise(images, generator, noise)
         t_first, middle = self.schedule.timesteps - 1, self.timesteps()
         # rapid segmentation stage: one x0 step from pure noise to t = high - 1
         logits = self.dnet(x, self._tensor_t(t_first, x), cond, ("x0",))["x0"]
@@ -121,10 +129,10 @@ class StagedSampler(_Sampler):
 class UniformSampler(_Sampler):
     """Plain DDIM with `steps` evenly spaced steps from T-1 to 0 using one decoder ('eps' or 'x0')."""
 
-    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, num_samples: int = 10,
-                 steps: int = 100, decoder: str = "eps", eta: float = 0.0, clip_x0: bool = True):
-        super().__init__(schedule, cfenet, dnet, num_samples, eta, clip_x0)
-        self.steps, self.decoder = steps, decoder
+    def __init__(self, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet, inference: Inference = Inference(),
+                 num_samples: int | None = None):
+        super().__init__(schedule, cfenet, dnet, inference, num_samples)
+        self.steps, self.decoder = inference.steps, inference.decoder
 
     def timesteps(self) -> list[int]:
         """T-1 down to 0 in `steps` steps, then -1 (the clean sample)."""
@@ -133,10 +141,11 @@ class UniformSampler(_Sampler):
         return sorted(set(ts), reverse=True) + [-1]
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
         cond = self._condition(images)
-        x = self._noise(images, generator)
+        x = self._noise(images, generator, noise)
         ts = self.timesteps()
         x0 = x
         for t, t_prev in zip(ts[:-1], ts[1:]):
@@ -150,28 +159,18 @@ class OneStepSampler(_Sampler):
     """One x0 prediction from pure noise at t = T-1."""
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None) -> SampleResult:
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
         cond = self._condition(images)
-        x = self._noise(images, generator)
+        x = self._noise(images, generator, noise)
         t = self.schedule.timesteps - 1
         x0, _ = self._from_x0_logits(x, t, self.dnet(x, self._tensor_t(t, x), cond, ("x0",))["x0"])
         return self._result(x0, batch)
 
 
-def build_sampler(inference: dict, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet,
+def build_sampler(inference: Inference, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet,
                   num_samples: int | None = None) -> _Sampler:
-    """Sampler named by a plan/trainer `inference` entry (staged, uniform, one_step)."""
-    kind = inference.get("sampler", "staged")
-    n = num_samples or inference.get("num_samples", 10)
-    eta, clip = inference.get("eta", 0.0), inference.get("clip_x0", True)
-    if kind == "staged":
-        return StagedSampler(schedule, cfenet, dnet, n, inference.get("high_threshold", 600),
-                             inference.get("low_threshold", 300), inference.get("ddim_interval", 30), eta, clip,
-                             inference.get("final_decoder", "eps"))
-    if kind == "uniform":
-        return UniformSampler(schedule, cfenet, dnet, n, inference.get("steps", 100), inference.get("decoder", "eps"),
-                              eta, clip)
-    if kind == "one_step":
-        return OneStepSampler(schedule, cfenet, dnet, n, eta, clip)
-    raise ValueError(f"unknown sampler {kind!r} (staged, uniform, one_step)")
+    """Sampler named by the plan's (or trainer's) inference settings (staged, uniform, one_step)."""
+    kinds = {"staged": StagedSampler, "uniform": UniformSampler, "one_step": OneStepSampler}
+    return kinds[inference.sampler](schedule, cfenet, dnet, inference, num_samples)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from unisegdiff_pipeline.plan import Diffusion
+
 
 class DiffusionSchedule:
     """DDPM schedule with linear betas; masks live in {-1, +1}."""
@@ -14,11 +16,9 @@ class DiffusionSchedule:
         self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).to(device)
 
     @classmethod
-    def from_plan(cls, diffusion: dict, device: torch.device | str = "cpu") -> "DiffusionSchedule":
-        """Schedule from a plan's `diffusion` entry."""
-        if diffusion.get("schedule", "linear") != "linear":
-            raise ValueError(f"unknown noise schedule {diffusion['schedule']!r} (only 'linear')")
-        return cls(diffusion["timesteps"], diffusion["beta_start"], diffusion["beta_end"], device)
+    def from_plan(cls, diffusion: Diffusion, device: torch.device | str = "cpu") -> "DiffusionSchedule":
+        """Schedule from the plan's diffusion settings (the plan admits only the linear schedule)."""
+        return cls(diffusion.timesteps, diffusion.beta_start, diffusion.beta_end, device)
 
     def abar(self, t: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
         """alpha-bar at t, shaped to broadcast against `like` ([B, 1, H, W]); t = -1 means 1 (clean)."""

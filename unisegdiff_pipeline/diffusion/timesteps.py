@@ -9,13 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-STAGES = ("rapid", "probabilistic", "refinement")
+from unisegdiff_pipeline.plan import STAGES, StagedTraining, Training
 
 
-REFINEMENT_TIMESTEPS = ("zero", "keep")
-
-
-@dataclass
 class StagedTimesteps:
     """t ~ U{0..T-1}; t >= high -> T-1 (rapid, 1:3); low <= t < high kept (probabilistic, 1:1); t < low -> 0 (3:1).
 
@@ -24,21 +20,13 @@ class StagedTimesteps:
     stage's alpha and beta (all 1 in the paper).
     """
 
-    timesteps: int = 1000
-    high: int = 600
-    low: int = 300
-    ratios: dict | None = None
-    alpha_plus_beta: float = 1.0
-    refinement_t: str = "zero"
-    stage_weights: dict | None = None
-
-    def __post_init__(self):
+    def __init__(self, timesteps: int = 1000, staged: StagedTraining = StagedTraining()):
+        self.timesteps, self.high, self.low = timesteps, staged.high_threshold, staged.low_threshold
         if not 0 < self.low <= self.high <= self.timesteps:
             raise ValueError(f"staged thresholds must satisfy 0 < low ({self.low}) <= high ({self.high}) <= T")
-        if self.refinement_t not in REFINEMENT_TIMESTEPS:
-            raise ValueError(f"unknown refinement_t {self.refinement_t!r} ({', '.join(REFINEMENT_TIMESTEPS)})")
-        self.ratios = self.ratios or {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]}
-        self.stage_weights = {s: 1.0 for s in STAGES} | (self.stage_weights or {})
+        self.refinement_t, self.alpha_plus_beta = staged.refinement_t, staged.alpha_plus_beta
+        self.ratios = {s: tuple(getattr(staged.ratios, s)) for s in STAGES}
+        self.stage_weights = {s: getattr(staged.stage_weights, s) for s in STAGES}
 
     def weights(self, stage: str) -> tuple[float, float]:
         """(alpha, beta) of a stage, scaled so that alpha + beta = alpha_plus_beta times the stage's weight."""
@@ -81,16 +69,11 @@ class OneStepTimesteps:
         return t, torch.zeros(n, device=device), torch.ones(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
 
 
-def timestep_policy(training: dict, timesteps: int):
-    """The policy named by a plan/trainer `timestep_policy` entry."""
-    kind = training.get("timestep_policy", "staged")
+def timestep_policy(training: Training, timesteps: int):
+    """The policy named by the plan's (or trainer's) training.timestep_policy."""
+    kind = training.timestep_policy
     if kind == "staged":
-        st = training.get("staged", {})
-        return StagedTimesteps(timesteps, st.get("high_threshold", 600), st.get("low_threshold", 300),
-                               st.get("ratios"), st.get("alpha_plus_beta", 1.0), st.get("refinement_t", "zero"),
-                               st.get("stage_weights"))
+        return StagedTimesteps(timesteps, training.staged)
     if kind in ("uniform_noise", "uniform_mask"):
         return UniformTimesteps(timesteps, kind.split("_")[1])
-    if kind == "one_step":
-        return OneStepTimesteps(timesteps)
-    raise ValueError(f"unknown timestep_policy {kind!r} (staged, uniform_noise, uniform_mask, one_step)")
+    return OneStepTimesteps(timesteps)

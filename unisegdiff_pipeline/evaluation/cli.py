@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
+from unisegdiff_pipeline.evaluation.statistics import across_folds
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.errors import USDError
@@ -52,7 +51,7 @@ def dataset_tasks(dataset: str) -> dict[str, str]:
 
 def crossval(args: argparse.Namespace) -> dict:
     """Mean and standard deviation across folds of each task's mDice/mIoU and of the unified score."""
-    from unisegdiff_pipeline.inference.model_loading import model_folder
+    from unisegdiff_pipeline.results_layout import model_folder
 
     folder = model_folder(args.dataset, args.trainer, args.plans, args.configuration)
     summaries = {p.parent.parent.name: load_json(p, "validation summary")
@@ -60,16 +59,17 @@ def crossval(args: argparse.Namespace) -> dict:
     if not summaries:
         raise USDError(f"no fold of {folder} has validation/summary.json. Fix: finish training (usd_train runs the "
                        f"validation), or run usd_train FOLD ... --val-only")
-    tasks = sorted({t for s in summaries.values() for t in s["tasks"]})
+    mean, sd = across_folds(list(summaries.values()))
     table = {}
-    for task in tasks + ["unified"]:
-        rows = [s["unified"] if task == "unified" else s["tasks"][task] for s in summaries.values()
-                if task == "unified" or task in s["tasks"]]
-        table[task] = {f"{m}_{stat}": float(fn([r[m] for r in rows])) for m in ("mDice", "mIoU")
-                       for stat, fn in (("mean", np.mean), ("std", np.std))}
-        table[task]["folds"] = len(rows)
+    for task in sorted(mean["tasks"]) + ["unified"]:
+        m = mean["unified"] if task == "unified" else mean["tasks"][task]
+        s = None if sd is None else sd["unified"] if task == "unified" else sd["tasks"][task]
+        table[task] = {f"{k}_{stat}": (m[k] if stat == "mean" else (s[k] if s else 0.0)) for k in ("mDice", "mIoU")
+                       for stat in ("mean", "std")}
+        table[task]["folds"] = len(summaries) if task == "unified" else m["folds"]
     out = {"model": folder.name, "folds": sorted(summaries), "table": table,
-           "note": "mean and (population) standard deviation across folds; unified = mean of task means"}
+           "note": "mean and sample standard deviation (n - 1) across folds (0 for one fold); unified = mean of "
+                   "task means"}
     save_json(out, Path(args.output) if args.output else folder / "crossval_summary.json")
     lines = [f"{folder.name}: folds {', '.join(sorted(summaries))}", f"{'task':<24}{'mDice':>18}{'mIoU':>18}"]
     for task, r in table.items():

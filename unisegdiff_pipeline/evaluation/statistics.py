@@ -53,3 +53,25 @@ def bootstrap_mean(values: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLE
     zero = {c: 0.0 for c in values}
     d = paired_bootstrap(zero, values, resamples, seed)
     return d.mean, d.low, d.high
+
+
+def across_folds(summaries: list[dict]) -> tuple[dict, dict | None]:
+    """(mean, sample standard deviation) across fold summaries (usd_evaluate's layout) of each task's and the
+    unified mDice and mIoU; the mean also sums the case counts. A task counts over the folds that have it; the
+    deviation is None with a single fold."""
+    metrics = ("mDice", "mIoU")
+    tasks = sorted({t for s in summaries for t in s["tasks"]})
+
+    def rows(task: str | None) -> list[dict]:
+        return [s["unified"] if task is None else s["tasks"][task] for s in summaries if task is None or task in s["tasks"]]
+
+    def reduce(fn) -> dict:
+        return {"tasks": {t: {m: round(float(fn([r[m] for r in rows(t)])), 6) for m in metrics} for t in tasks},
+                "unified": {m: round(float(fn([r[m] for r in rows(None)])), 6) for m in metrics}}
+
+    mean = reduce(np.mean)
+    for t in tasks:
+        for count in ("num_cases", "num_empty_reference"):
+            mean["tasks"][t][count] = sum(int(r.get(count, 0)) for r in rows(t))
+    mean["tasks"] = {t: {**v, "folds": len(rows(t))} for t, v in mean["tasks"].items()}
+    return mean, (reduce(lambda v: np.std(v, ddof=1)) if len(summaries) > 1 else None)

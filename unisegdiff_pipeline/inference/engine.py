@@ -10,6 +10,7 @@ from unisegdiff_pipeline.diffusion.sampler import SampleResult, build_sampler
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks.cfenet import CFENet
 from unisegdiff_pipeline.networks.dnet import DNet
+from unisegdiff_pipeline.plan import Inference
 from unisegdiff_pipeline.preprocessing import resize_image
 from unisegdiff_pipeline.staple import staple
 
@@ -21,7 +22,7 @@ class FoldModel:
     name: str
     cfenet: CFENet
     dnet: DNet | None
-    inference: dict
+    inference: Inference
     schedule: DiffusionSchedule
 
     def sample(self, images: torch.Tensor, generator: torch.Generator | None, num_samples: int | None = None) -> SampleResult:
@@ -101,26 +102,22 @@ class Prediction:
     uncertainty: torch.Tensor
 
 
-def fuse(results: list[SampleResult], inference: dict) -> Prediction:
+def fuse(results: list[SampleResult], inference: Inference) -> Prediction:
     """All folds' masks enter one fusion: STAPLE (default), 'mean' of probabilities, or 'single' (last sample)."""
     masks = torch.cat([r.masks for r in results], dim=1)
     probs = torch.cat([r.probabilities for r in results], dim=1).float()
-    kind = inference.get("fusion", "staple")
+    kind = inference.fusion
     if kind == "staple" and masks.shape[1] > 1:
-        s = inference.get("staple", {})
-        probability = staple(masks, s.get("iterations", 20), s.get("init_sensitivity", 0.9), s.get("init_fpr", 0.1),
-                             s.get("prior", 0.5)).probability
+        probability = staple(masks, inference.staple).probability
     elif kind in ("staple", "single"):
         probability = probs[:, -1] if kind == "single" else probs[:, 0]
-    elif kind == "mean":
+    else:  # mean
         probability = probs.mean(1)
-    else:
-        raise ValueError(f"unknown fusion {kind!r} (staple, mean, single)")
     uncertainty = masks.float().var(dim=1, unbiased=False)  # p(1-p) of the binary samples, in [0, 0.25]
     return Prediction(probability, masks, uncertainty)
 
 
-def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: dict, generator: torch.Generator | None = None,
+def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, generator: torch.Generator | None = None,
                   num_samples: int | None = None, options: RunOptions | None = None) -> Prediction:
     """Sample every fold model on the same images and fuse everything into one prediction (STAPLE in float32)."""
     options = options or RunOptions()
@@ -131,9 +128,9 @@ def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: dict
     return fuse(results, inference)
 
 
-def images_per_batch(device: torch.device, inference: dict) -> int:
+def images_per_batch(device: torch.device, inference: Inference) -> int:
     """Images sampled together: one on a CPU (batching does not pay there), the plan's batch_images elsewhere."""
-    return 1 if device.type == "cpu" else int(inference.get("batch_images", 8))
+    return 1 if device.type == "cpu" else inference.batch_images
 
 
 def to_original_size(map_hw: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:

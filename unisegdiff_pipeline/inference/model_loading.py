@@ -5,32 +5,13 @@ from pathlib import Path
 
 import torch
 
-from unisegdiff_pipeline import paths
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
-from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import FoldModel
 from unisegdiff_pipeline.model_record import ModelRecord, record_of_checkpoint, same_preprocessing
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
-from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, model_folder_name
-
-
-def model_folder(dataset: str | int, trainer: str, plans: str, configuration: str = DEFAULT_CONFIGURATION) -> Path:
-    """USD_results/DatasetNNN/{Trainer}__{Plans}[__{configuration}], which must exist."""
-    name = resolve_dataset_name(dataset, ("results", "preprocessed", "raw"))
-    base = paths.results_dir() / name
-    folder = base / model_folder_name(trainer, plans, configuration)
-    if not folder.is_dir():
-        existing = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-        raise USDError(f"no trained model {folder}. Models of {name}: {', '.join(existing) or 'none'}. Fix: check -tr "
-                       f"and -p, or train one with usd_train")
-    return folder
-
-
-def available_folds(folder: Path, checkpoint: str) -> list[str]:
-    """Fold names (e.g. '0', 'all') that have the checkpoint file."""
-    return sorted(p.name[len("fold_"):] for p in folder.glob("fold_*") if (p / checkpoint).is_file())
+from unisegdiff_pipeline.results_layout import available_folds
 
 
 def load_fold_model(path: Path, device: torch.device) -> tuple[FoldModel, ModelRecord]:
@@ -44,12 +25,11 @@ def fold_model_of(ckpt: dict, path: Path, device: torch.device) -> tuple[FoldMod
     record = record_of_checkpoint(ckpt, path)
     cfenet = build_cfenet(record.architecture, record.num_input_channels).to(device).eval()
     cfenet.load_state_dict(ckpt["cfenet"])
-    dnet = None
+    dnet, schedule = None, DiffusionSchedule.from_plan(record.diffusion, device)
     if ckpt.get("dnet") is not None:
-        dnet = build_dnet(record.architecture, record.diffusion).to(device).eval()
+        dnet = build_dnet(record.architecture, schedule.alphas_cumprod).to(device).eval()
         dnet.load_state_dict(ckpt["ema"]["module"] if ckpt.get("ema") else ckpt["dnet"])
-    model = FoldModel(f"fold_{record.fold}", cfenet, dnet, record.inference,
-                      DiffusionSchedule.from_plan(record.diffusion, device))
+    model = FoldModel(f"fold_{record.fold}", cfenet, dnet, record.inference, schedule)
     return model, record
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.inference.engine import PRECISIONS
-from unisegdiff_pipeline.inference.model_loading import model_folder
+from unisegdiff_pipeline.results_layout import model_folder
 from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.jsonio import load_name_map
 from unisegdiff_pipeline.names import plain_name_argument

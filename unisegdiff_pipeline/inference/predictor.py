@@ -220,8 +220,8 @@ class Predictor:
         bar.close()
         self._write_csv(rows)
         how = f"normalisation of task {self.task}" if self.task else "normalisation per case from the task map"
-        print(f"wrote {len(rows)} mask(s) to {self.out} ({len(self.models)} fold model(s), "
-              f"{self.models[0].inference.get('num_samples', 1)} noises each, {how})")
+        noises = f"{self.n_samples or self.inference.num_samples} noises each" if self.record.uses_dnet else "CFENet alone"
+        print(f"wrote {len(rows)} mask(s) to {self.out} ({len(self.models)} fold model(s), {noises}, {how})")
         for f in failures:
             print(f"FAILED {f.path}: {f.error}", file=sys.stderr)
         return len(failures)

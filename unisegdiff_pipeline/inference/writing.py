@@ -9,6 +9,7 @@ import torch
 
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions, predict_batch, threshold, to_original_size
+from unisegdiff_pipeline.plan import Inference
 
 
 @dataclass
@@ -30,7 +31,7 @@ def mask_file(folder: Path, case: str, input_ending: str | None) -> Path:
     return Path(folder) / f"{case}{mask_ending(input_ending)}"
 
 
-def predict_cases(models: list[FoldModel], images: torch.Tensor, shapes: list[tuple[int, int]], inference: dict,
+def predict_cases(models: list[FoldModel], images: torch.Tensor, shapes: list[tuple[int, int]], inference: Inference,
                   generator: torch.Generator | None, num_samples: int | None = None,
                   options: RunOptions | None = None) -> tuple[list[CaseResult], int]:
     """Sample and fuse a batch of preprocessed images, then bring each result back to its original [H, W] and
@@ -39,7 +40,7 @@ def predict_cases(models: list[FoldModel], images: torch.Tensor, shapes: list[tu
     results = []
     for i, shape in enumerate(shapes):
         probability = to_original_size(pred.probability[i], shape)
-        results.append(CaseResult(threshold(probability, inference.get("threshold", 0.5)), probability,
+        results.append(CaseResult(threshold(probability, inference.threshold), probability,
                                   to_original_size(pred.uncertainty[i], shape)))
     return results, int(pred.samples.shape[1])
 

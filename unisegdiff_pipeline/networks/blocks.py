@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from unisegdiff_pipeline.plan import DOWNSAMPLINGS
+
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Normalisation layer by name: 'instance' (nnU-Net default), 'group' or 'batch'."""
@@ -39,7 +41,6 @@ class ConvBlock(nn.Module):
         return self.act(h)
 
 
-DOWNSAMPLING = ("strided_conv", "max_pool")
 
 
 class Stage(nn.Module):
@@ -49,8 +50,8 @@ class Stage(nn.Module):
     def __init__(self, c_in: int, c_out: int, n: int, norm: str, stride: int = 1, temb_dim: int | None = None,
                  downsampling: str = "strided_conv"):
         super().__init__()
-        if downsampling not in DOWNSAMPLING:
-            raise ValueError(f"unknown downsampling '{downsampling}' ({', '.join(DOWNSAMPLING)})")
+        if downsampling not in DOWNSAMPLINGS:
+            raise ValueError(f"unknown downsampling '{downsampling}' ({', '.join(DOWNSAMPLINGS)})")
         # no parameters either way, so the two variants' state dicts have the same keys
         self.pool = downsampling == "max_pool" and stride > 1
         conv_stride = 1 if self.pool else stride

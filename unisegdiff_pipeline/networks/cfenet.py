@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from unisegdiff_pipeline.networks.blocks import Decoder, Stage
+from unisegdiff_pipeline.profiling import section
 
 
 class CFENet(nn.Module):
@@ -20,6 +21,7 @@ class CFENet(nn.Module):
             for l in range(len(widths))])
         self.decoder = Decoder(self.widths, blocks_per_level, norm, out_channels=1)
 
+    @section("cfenet")
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(segmentation logits [B, 1, H, W], [CF_1, ..., CF_L] finest first)."""
         skips = []

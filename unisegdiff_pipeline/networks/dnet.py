@@ -9,9 +9,9 @@ from torch import nn
 
 from unisegdiff_pipeline.networks.blocks import Decoder, Stage, timestep_embedding
 from unisegdiff_pipeline.networks.fusion import DualCrossAttention, FeatureFusion
+from unisegdiff_pipeline.plan import DECODERS, EPS_PARAMETERIZATIONS
+from unisegdiff_pipeline.profiling import section
 
-DECODERS = ("eps", "x0")
-EPS_PARAMETERIZATIONS = ("direct", "v")
 
 
 @dataclass
@@ -73,6 +73,7 @@ class DNet(nn.Module):
         """Per-level condition caches from CF_1..CF_L: computed once per image, reused at every step."""
         return [inject.prepare(f) for inject, f in zip(self.inject, cf)]
 
+    @section("dnet")
     def encode(self, x_t: torch.Tensor, t: torch.Tensor, condition: list) -> Encoded:
         """Encoder pass: skips after condition injection, time embedding."""
         temb = self.time_mlp(timestep_embedding(t, self.base_width))
@@ -87,6 +88,7 @@ class DNet(nn.Module):
             abar = self.alphas_cumprod[t.long().clamp(min=0)].reshape(-1, 1, 1, 1)
         return Encoded(skips, temb, x_t, abar)
 
+    @section("dnet")
     def decode(self, name: str, encoded: Encoded) -> torch.Tensor:
         """Run one decoder ('eps' or 'x0') on an encoder pass."""
         extra = encoded.x_t if self.decoder_input_skip else None

@@ -8,11 +8,18 @@ from __future__ import annotations
 import torch
 
 from unisegdiff_pipeline.networks.builder import build_cfenet, build_dnet
+from unisegdiff_pipeline.plan import Architecture
+# a stand-in noise schedule for the v-parameterised eps decoder: shapes are what count here
+_ABAR = torch.ones(1)
 
 
-def activation_bytes_per_sample(arch: dict, in_channels: int, size: tuple[int, int]) -> int:
+def _meta_networks(arch: Architecture, in_channels: int):
+    return build_cfenet(arch, in_channels).to("meta"), build_dnet(arch, _ABAR).to("meta")
+
+
+def activation_bytes_per_sample(arch: Architecture, in_channels: int, size: tuple[int, int]) -> int:
     """Bytes autograd keeps for backward per training sample (float32), plus the frozen CFENet's CF features."""
-    cfenet, dnet = build_cfenet(arch, in_channels).to("meta"), build_dnet(arch).to("meta")
+    cfenet, dnet = _meta_networks(arch, in_channels)
     params = {id(p) for p in dnet.parameters()}
     saved: dict[int, int] = {}
 
@@ -31,7 +38,7 @@ def activation_bytes_per_sample(arch: dict, in_channels: int, size: tuple[int, i
     return sum(saved.values()) + sum(f.numel() * f.element_size() for f in cf)
 
 
-def parameter_count(arch: dict, in_channels: int) -> tuple[int, int]:
+def parameter_count(arch: Architecture, in_channels: int) -> tuple[int, int]:
     """(CFENet parameters, DNet parameters)."""
-    cfenet, dnet = build_cfenet(arch, in_channels).to("meta"), build_dnet(arch).to("meta")
+    cfenet, dnet = _meta_networks(arch, in_channels)
     return sum(p.numel() for p in cfenet.parameters()), sum(p.numel() for p in dnet.parameters())

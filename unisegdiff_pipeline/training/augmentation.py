@@ -1,4 +1,4 @@
-"""nnU-Net-like 2D spatial and intensity augmentation built from a plan's `augmentation` entry (batchgeneratorsv2)."""
+"""nnU-Net-like 2D spatial and intensity augmentation built from a plan's augmentation settings (batchgeneratorsv2)."""
 from __future__ import annotations
 
 import math
@@ -14,49 +14,38 @@ from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 
-AUGMENTATION = {
-    "rotation_degrees": 180, "p_rotation": 0.2, "scaling": [0.7, 1.4], "p_scaling": 0.2, "mirror_axes": [0, 1],
-    "p_gaussian_noise": 0.1, "noise_variance": [0.0, 0.1], "p_gaussian_blur": 0.2, "blur_sigma": [0.5, 1.0],
-    "p_brightness": 0.15, "brightness": [0.75, 1.25], "p_contrast": 0.15, "contrast": [0.75, 1.25],
-    "p_low_resolution": 0.25, "low_resolution_scale": [0.5, 1.0], "p_gamma": 0.3, "gamma": [0.7, 1.5],
-}
-# the plan's augmentation entry by strength: nnU-Net's 2D pipeline, or mirroring alone (every other transform off)
-AUGMENTATION_PROFILES = {
-    "nnunet": AUGMENTATION,
-    "mirror": {**AUGMENTATION, **{k: 0.0 for k in AUGMENTATION if k.startswith("p_")}},
-}
+from unisegdiff_pipeline.plan import Augmentation
 
-
-def training_transforms(aug: dict, size: tuple[int, int]) -> ComposeTransforms:
+def training_transforms(aug: Augmentation, size: tuple[int, int]) -> ComposeTransforms:
     """Rotation and scaling, noise, blur, brightness, contrast, low resolution, gamma, mirroring.
 
     Colour channels are changed together (synchronised) so that augmentation never shifts hue. Transforms whose
     probability is 0 are left out (the 'mirror' profile costs a flip, not a resampling of every image).
     """
-    angle = math.radians(aug["rotation_degrees"])
+    angle = math.radians(aug.rotation_degrees)
     transforms = []
-    if aug["p_rotation"] > 0 or aug["p_scaling"] > 0:
+    if aug.p_rotation > 0 or aug.p_scaling > 0:
         transforms.append(SpatialTransform(
             tuple(size), patch_center_dist_from_border=0, random_crop=False, p_elastic_deform=0,
-            p_rotation=aug["p_rotation"], rotation=(-angle, angle), p_scaling=aug["p_scaling"],
-            scaling=tuple(aug["scaling"]), p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False,
+            p_rotation=aug.p_rotation, rotation=(-angle, angle), p_scaling=aug.p_scaling,
+            scaling=tuple(aug.scaling), p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False,
             mode_seg="bilinear"))
     transforms += [
-        RandomTransform(GaussianNoiseTransform(noise_variance=tuple(aug["noise_variance"]), p_per_channel=1,
-                                               synchronize_channels=True), aug["p_gaussian_noise"]),
-        RandomTransform(GaussianBlurTransform(blur_sigma=tuple(aug["blur_sigma"]), synchronize_channels=True,
-                                              synchronize_axes=False, p_per_channel=1), aug["p_gaussian_blur"]),
-        RandomTransform(MultiplicativeBrightnessTransform(multiplier_range=BGContrast(tuple(aug["brightness"])),
-                                                          synchronize_channels=True, p_per_channel=1), aug["p_brightness"]),
-        RandomTransform(ContrastTransform(contrast_range=BGContrast(tuple(aug["contrast"])), preserve_range=True,
-                                          synchronize_channels=True, p_per_channel=1), aug["p_contrast"]),
-        RandomTransform(SimulateLowResolutionTransform(scale=tuple(aug["low_resolution_scale"]), synchronize_channels=True,
+        RandomTransform(GaussianNoiseTransform(noise_variance=tuple(aug.noise_variance), p_per_channel=1,
+                                               synchronize_channels=True), aug.p_gaussian_noise),
+        RandomTransform(GaussianBlurTransform(blur_sigma=tuple(aug.blur_sigma), synchronize_channels=True,
+                                              synchronize_axes=False, p_per_channel=1), aug.p_gaussian_blur),
+        RandomTransform(MultiplicativeBrightnessTransform(multiplier_range=BGContrast(tuple(aug.brightness)),
+                                                          synchronize_channels=True, p_per_channel=1), aug.p_brightness),
+        RandomTransform(ContrastTransform(contrast_range=BGContrast(tuple(aug.contrast)), preserve_range=True,
+                                          synchronize_channels=True, p_per_channel=1), aug.p_contrast),
+        RandomTransform(SimulateLowResolutionTransform(scale=tuple(aug.low_resolution_scale), synchronize_channels=True,
                                                        synchronize_axes=True, ignore_axes=None, allowed_channels=None,
-                                                       p_per_channel=1), aug["p_low_resolution"]),
-        RandomTransform(GammaTransform(gamma=BGContrast(tuple(aug["gamma"])), p_invert_image=0, synchronize_channels=True,
-                                       p_per_channel=1, p_retain_stats=1), aug["p_gamma"]),
+                                                       p_per_channel=1), aug.p_low_resolution),
+        RandomTransform(GammaTransform(gamma=BGContrast(tuple(aug.gamma)), p_invert_image=0, synchronize_channels=True,
+                                       p_per_channel=1, p_retain_stats=1), aug.p_gamma),
     ]
     transforms = [t for t in transforms if not isinstance(t, RandomTransform) or t.apply_probability > 0]
-    if aug.get("mirror_axes"):
-        transforms.append(MirrorTransform(allowed_axes=tuple(aug["mirror_axes"])))
+    if aug.mirror_axes:
+        transforms.append(MirrorTransform(allowed_axes=tuple(aug.mirror_axes)))
     return ComposeTransforms(transforms)

@@ -14,10 +14,10 @@ from batchgenerators.dataloading.multi_threaded_augmenter import MultiThreadedAu
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 
 from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.plan import SAMPLING_MODES, Augmentation
 from unisegdiff_pipeline.preprocessed import load_case
 from unisegdiff_pipeline.training.augmentation import training_transforms
 
-SAMPLING_MODES = ("uniform", "task_balanced")
 
 
 class PreprocessedCases:
@@ -45,7 +45,7 @@ class TrainingLoader(DataLoader):
     from `start_batch` on, so the stream is the same whatever the worker count, and a resumed run continues it.
     """
 
-    def __init__(self, data: PreprocessedCases, batch_size: int, sampling: str, augmentation: dict | None,
+    def __init__(self, data: PreprocessedCases, batch_size: int, sampling: str, augmentation: Augmentation | None,
                  size: tuple[int, int], num_threads: int = 1, seed: int = 0, start_batch: int = 0):
         if sampling not in SAMPLING_MODES:
             raise USDError(f"unknown sampling '{sampling}' in the plan; choose one of {', '.join(SAMPLING_MODES)}")

@@ -15,6 +15,7 @@ from unisegdiff_pipeline.devices import select_device
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json
 from unisegdiff_pipeline.names import plain_name_argument
+from unisegdiff_pipeline.plan import load_plans
 from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, fold_folder
 from unisegdiff_pipeline.training.distributed import init_process_group, launched_by_torchrun, world
 from unisegdiff_pipeline.training.trainers import get_trainer
@@ -53,8 +54,8 @@ def make_trainer(args: argparse.Namespace):
     fold = parse_fold(args.fold)
     dataset = resolve_dataset_name(args.dataset, ("preprocessed", "raw"))
     pre = paths.preprocessed_dir() / dataset
-    plans = load_json(pre / f"{args.plans}.json", "plan",
-                      f"run usd_plan_and_preprocess -d {dataset}" + (" --preset cpu" if args.plans.endswith("cpu") else ""))
+    plans = load_plans(pre / f"{args.plans}.json", f"run usd_plan_and_preprocess -d {dataset}"
+                       + (" --preset cpu" if args.plans.endswith("cpu") else ""))
     dataset_json = load_json(pre / "dataset.json", "dataset description", f"run usd_plan_and_preprocess -d {dataset}")
     trainer_class = get_trainer(args.trainer)
     try:

@@ -6,9 +6,13 @@ from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler,
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.networks.dnet import Encoded
+from unisegdiff_pipeline.errors import USDError
+from unisegdiff_pipeline.plan import Architecture, Inference
+from unisegdiff_pipeline.typed_config import from_dict
 
-SMALL = {"cfenet": {"widths": [8, 16, 32, 64]},
-         "dnet": {"widths": [8, 16, 32, 64], "dca_levels": [3, 4], "dca_heads": 4, "time_embedding_dim": 32}}
+SMALL = from_dict(Architecture, {
+    "cfenet": {"widths": [8, 16, 32, 64]},
+    "dnet": {"widths": [8, 16, 32, 64], "dca_levels": [3, 4], "dca_heads": 4, "time_embedding_dim": 32}}, "the test")
 
 
 class MaskCFENet(nn.Module):
@@ -111,7 +115,7 @@ def test_uniform_and_one_step_schedules():
     images, masks = true_masks()
     for decoder in ("eps", "x0"):
         dnet = OracleDNet(schedule)
-        sampler = UniformSampler(schedule, MaskCFENet(), dnet, num_samples=2, steps=10, decoder=decoder)
+        sampler = UniformSampler(schedule, MaskCFENet(), dnet, Inference(steps=10, decoder=decoder), num_samples=2)
         assert sampler.timesteps()[0] == 999 and sampler.timesteps()[-2:] == [0, -1]
         result = sampler.sample(images)
         assert torch.equal(result.masks, masks[:, None].expand(-1, 2, -1, -1))
@@ -125,22 +129,22 @@ def test_uniform_and_one_step_schedules():
 
 def test_build_sampler_reads_plan_settings():
     schedule = DiffusionSchedule()
-    s = build_sampler({"sampler": "staged", "num_samples": 7, "ddim_interval": 50, "high_threshold": 700,
-                       "low_threshold": 200}, schedule, MaskCFENet(), OracleDNet(schedule))
+    s = build_sampler(Inference(sampler="staged", num_samples=7, ddim_interval=50, high_threshold=700, low_threshold=200),
+                      schedule, MaskCFENet(), OracleDNet(schedule))
     assert s.num_samples == 7 and s.timesteps() == [699, 649, 599, 549, 499, 449, 399, 349, 299, 249, 199]
-    assert isinstance(build_sampler({"sampler": "one_step"}, schedule, None, None), OneStepSampler)
+    assert isinstance(build_sampler(Inference(sampler="one_step"), schedule, None, None), OneStepSampler)
 
 
 def test_final_decoder_x0_takes_the_last_step_with_the_x0_decoder():
     schedule = DiffusionSchedule()
     cfenet, dnet = MaskCFENet(), OracleDNet(schedule)
     images, masks = true_masks(b=2)
-    sampler = build_sampler({"sampler": "staged", "num_samples": 3, "final_decoder": "x0"}, schedule, cfenet, dnet)
+    sampler = build_sampler(Inference(num_samples=3, final_decoder="x0"), schedule, cfenet, dnet)
     result = sampler.sample(images, torch.Generator().manual_seed(0))
     decodes = [e[1:] for e in dnet.log if e[0] == "decode"]
     assert decodes[-1] == ("x0", 2 * 2 * 3) and decodes[0] == ("x0", 2 * 3)
     assert torch.equal(result.masks, masks[:, None].expand(-1, 6, -1, -1))  # the oracle's x0 is the true mask
     import pytest
 
-    with pytest.raises(ValueError, match="final_decoder"):
-        build_sampler({"sampler": "staged", "final_decoder": "v"}, schedule, cfenet, dnet)
+    with pytest.raises(USDError, match="final_decoder"):
+        from_dict(Inference, {"final_decoder": "v"}, "the test")

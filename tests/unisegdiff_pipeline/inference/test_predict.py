@@ -180,7 +180,7 @@ def test_continue_after_a_kill_makes_the_csv_whole_again(env, tmp_path, capsys):
 
 
 def test_predict_array_gives_the_mask_usd_predict_writes(env, tmp_path):
-    from unisegdiff_pipeline.inference.model_loading import model_folder
+    from unisegdiff_pipeline.results_layout import model_folder
     from unisegdiff_pipeline.inference.predictor import Predictor
 
     mixed_inputs(env, tmp_path / "all")
@@ -203,7 +203,7 @@ def test_the_documented_python_example_runs(env, tmp_path, capsys):
     import re
     from pathlib import Path
 
-    from unisegdiff_pipeline.inference.model_loading import model_folder
+    from unisegdiff_pipeline.results_layout import model_folder
 
     doc = (Path(__file__).resolve().parents[3] / "documentation" / "inference.md").read_text()
     block = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[0]

@@ -7,16 +7,18 @@ from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.networks.dnet import Encoded
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample
+from unisegdiff_pipeline.plan import Architecture, Diffusion
 from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
-
-SMALL = {"cfenet": {"widths": [8, 16, 32, 64, 128]},
-         "dnet": {"widths": [8, 16, 32, 64, 128], "dca_levels": [4, 5], "dca_heads": 4, "time_embedding_dim": 32}}
+from unisegdiff_pipeline.typed_config import from_dict, patched
 
 
-def arch(cfe_widths, dnet_widths, dca_levels=(4, 5), heads=4):
-    return {"cfenet": {"widths": list(cfe_widths)},
-            "dnet": {"widths": list(dnet_widths), "dca_levels": list(dca_levels), "dca_heads": heads,
-                     "time_embedding_dim": 32}}
+def arch(cfe_widths, dnet_widths, dca_levels=(4, 5), heads=4) -> Architecture:
+    return from_dict(Architecture, {"cfenet": {"widths": list(cfe_widths)},
+                                    "dnet": {"widths": list(dnet_widths), "dca_levels": list(dca_levels),
+                                             "dca_heads": heads, "time_embedding_dim": 32}}, "the test")
+
+
+SMALL = arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 128])
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
@@ -117,16 +119,14 @@ def test_activation_estimate_matches_saved_tensors_of_a_real_step():
     assert activation_bytes_per_sample(a, 3, (128, 128)) > 3 * estimate  # grows with the pixel count
 
 
-def _v_arch() -> dict:
-    a = arch([8, 16, 32, 64, 128], [8, 16, 32, 64, 128])
-    a["dnet"]["eps_parameterization"] = "v"
-    return a
+def _v_arch() -> Architecture:
+    return patched(SMALL, {"dnet": {"eps_parameterization": "v"}}, "the test")
 
 
 def test_v_parameterised_eps_decoder_combines_x_t_and_the_network_output_by_the_plan_schedule():
-    diffusion = {"timesteps": 500, "schedule": "linear", "beta_start": 1e-4, "beta_end": 0.03}
-    cfenet, dnet = build_cfenet(_v_arch(), 3).eval(), build_dnet(_v_arch(), diffusion).eval()
-    abar = DiffusionSchedule.from_plan(diffusion).alphas_cumprod.float()
+    abar = DiffusionSchedule.from_plan(Diffusion(timesteps=500, beta_end=0.03)).alphas_cumprod
+    cfenet, dnet = build_cfenet(_v_arch(), 3).eval(), build_dnet(_v_arch(), abar).eval()
+    abar = abar.float()
     _, cf = cfenet.forward_features(torch.randn(3, 3, 64, 64))
     x_t, t = torch.randn(3, 1, 64, 64), torch.tensor([0, 250, 499])
     with torch.no_grad():
@@ -152,7 +152,7 @@ class _Constant(torch.nn.Module):
 def test_v_parameterisation_turns_the_true_v_into_the_true_noise():
     """If the network outputs v = sqrt(abar) eps - sqrt(1 - abar) x0, eps_hat is eps and the implied x0 is x0."""
     schedule = DiffusionSchedule()
-    dnet = build_dnet(_v_arch())
+    dnet = build_dnet(_v_arch(), schedule.alphas_cumprod)
     x0 = torch.randint(0, 2, (4, 1, 32, 32)).float() * 2 - 1
     eps, t = torch.randn(4, 1, 32, 32), torch.tensor([0, 299, 599, 999])
     x_t = schedule.q_sample(x0, t, eps)
@@ -164,11 +164,11 @@ def test_v_parameterisation_turns_the_true_v_into_the_true_noise():
     torch.testing.assert_close(schedule.x0_from_eps(x_t, t, eps_hat)[:3], x0[:3], atol=1e-3, rtol=1e-3)
 
 
-def test_unknown_eps_parameterisation_is_refused():
-    a = _v_arch()
-    a["dnet"]["eps_parameterization"] = "x0"
-    with pytest.raises(ValueError, match="eps_parameterization"):
-        build_dnet(a)
+def test_unknown_eps_parameterisation_is_refused_and_v_needs_the_schedule():
+    with pytest.raises(USDError, match="eps_parameterization"):
+        patched(SMALL, {"dnet": {"eps_parameterization": "x0"}}, "the test")
+    with pytest.raises(ValueError, match="alphas_cumprod"):
+        build_dnet(_v_arch())
 
 
 @pytest.mark.parametrize("kind,layer", [("instance", torch.nn.InstanceNorm2d), ("group", torch.nn.GroupNorm),
@@ -181,8 +181,8 @@ def test_plan_norm_names_build_their_layers(kind, layer):
 
 
 def test_max_pool_downsampling_has_the_strided_variant_keys_and_shapes():
-    strided = build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "strided_conv"}}, 3)
-    pooled = build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "max_pool"}}, 3)
+    strided = build_cfenet(patched(SMALL, {"cfenet": {"downsampling": "strided_conv"}}, "the test"), 3)
+    pooled = build_cfenet(patched(SMALL, {"cfenet": {"downsampling": "max_pool"}}, "the test"), 3)
     assert strided.state_dict().keys() == pooled.state_dict().keys()
     pooled.load_state_dict(strided.state_dict())
     x = torch.randn(2, 3, 64, 64)
@@ -190,5 +190,5 @@ def test_max_pool_downsampling_has_the_strided_variant_keys_and_shapes():
     assert a.shape == b.shape == (2, 1, 64, 64) and [f.shape for f in fa] == [f.shape for f in fb]
     assert not torch.allclose(a, b)  # same weights, another downsampling: another network
     assert all(blk.conv.stride == (1, 1) for stage in pooled.encoder for blk in stage.blocks)
-    with pytest.raises(ValueError, match="max_pool"):
-        build_cfenet({**SMALL, "cfenet": {**SMALL["cfenet"], "downsampling": "avg"}}, 3)
+    with pytest.raises(USDError, match="max_pool"):
+        patched(SMALL, {"cfenet": {"downsampling": "avg"}}, "the test")

@@ -3,7 +3,7 @@ import torch
 from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
 from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 
-from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.training.augmentation import training_transforms
 
 

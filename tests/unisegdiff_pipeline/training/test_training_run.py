@@ -123,7 +123,9 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_env):
 
 
 def _trainer_args(root, sub):
-    plans = json.loads((root / "pre" / DATASET / f"{PLANS}.json").read_text())
+    from unisegdiff_pipeline.plan import load_plans
+
+    plans = load_plans(root / "pre" / DATASET / f"{PLANS}.json")
     dataset_json = json.loads((root / "pre" / DATASET / "dataset.json").read_text())
     return (plans, "2d", 0, dataset_json, root / "pre" / DATASET, root / sub, torch.device("cpu"), root / "raw" / DATASET)
 
@@ -251,14 +253,22 @@ def test_constant_learning_rate_no_clipping_and_the_plan_seed(tiny_env):
     assert not torch.equal(a["cfenet"][first], c["cfenet"][first])
 
 
-def test_unknown_lr_scheduler_is_one_clear_error(tiny_env, capsys):
-    set_plan(tiny_env, lr_scheduler="step")  # an old plan's global entry still counts where a phase has none
+def test_a_bad_value_or_misspelled_key_in_the_plan_is_one_clear_error(tiny_env, capsys):
     path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
     plans = json.loads(path.read_text())
-    plans["configurations"]["2d"]["training"]["cfenet"].pop("lr_scheduler")
+    plans["configurations"]["2d"]["training"]["cfenet"]["lr_scheduler"] = "step"
     path.write_text(json.dumps(plans))
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) != 0
-    assert "unknown lr_scheduler 'step' (training.cfenet)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "configurations.2d.training.cfenet" in err and "unknown lr_scheduler 'step'" in err and str(path) in err
+    plans["configurations"]["2d"]["training"]["cfenet"]["lr_scheduler"] = "cosine"
+    plans["configurations"]["2d"]["inference"]["ddim_intervall"] = 10
+    path.write_text(json.dumps(plans))
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) != 0
+    err = capsys.readouterr().err
+    assert "configurations.2d.inference.ddim_intervall" in err and "unknown key" in err and str(path) in err
+    assert "ddim_interval," in err  # the known keys are listed
+    assert not (tiny_env / "res" / DATASET).exists() or not any((tiny_env / "res" / DATASET).rglob("*.pth"))
 
 
 def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
@@ -270,17 +280,17 @@ def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
     cfg["training"]["staged"]["refinement_t"] = "keep"
     cfg["inference"]["final_decoder"] = "x0"
     path.write_text(json.dumps(plans))
-    from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
+    from unisegdiff_pipeline.training import steps
 
     seen = []
-    original = UniSegDiffTrainer._noising_source
+    original = steps.noising_source
 
-    def spy(self, images, x0, t):
-        out = original(self, images, x0, t)
+    def spy(net, schedule, probability, images, x0, t, autocast_factory):
+        out = original(net, schedule, probability, images, x0, t, autocast_factory)
         seen.append(bool(((out - x0).abs() > 1e-6).any()))  # some rows noised from DNet's own estimate
         return out
 
-    monkeypatch.setattr(UniSegDiffTrainer, "_noising_source", spy)
+    monkeypatch.setattr(steps, "noising_source", spy)
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
     assert seen and any(seen)
     summary = json.loads((fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "validation" / "summary.json").read_text())
@@ -322,3 +332,44 @@ def test_a_damaged_checkpoint_says_what_deleting_it_does(tiny_env, capsys):
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs", "--c"]) == 2
     err = capsys.readouterr().err
     assert "cannot load checkpoint" in err and "start again from epoch 1" in err and "previous one" not in err
+
+
+def test_val_only_after_an_edit_of_the_plans_inference_samples_as_usd_predict_does(tiny_env, tmp_path):
+    """The checkpoint's model record, not the live plan, says how validation samples: the same as usd_predict."""
+    import shutil
+
+    import numpy as np
+
+    from unisegdiff_pipeline import imageio
+    from unisegdiff_pipeline.inference.predict import main as predict
+    from unisegdiff_pipeline.inference.predictor import Predictor
+    from unisegdiff_pipeline.training.trainers.base import SEED
+
+    trainer = "UniSegDiffTrainer_1epochs"
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
+    pre = tiny_env / "pre" / DATASET
+    plans = json.loads((pre / f"{PLANS}.json").read_text())
+    assert plans["configurations"]["2d"]["inference"]["num_samples"] == 2
+    plans["configurations"]["2d"]["inference"].update(num_samples=1, fusion="mean")
+    (pre / f"{PLANS}.json").write_text(json.dumps(plans))
+    fold = fold_dir(tiny_env, trainer)
+    shutil.rmtree(fold / "validation")
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer, "--val-only"]) == 0
+
+    case = json.loads((pre / "splits_final.json").read_text())[0]["val"][0]  # validation's first draw of noises
+    task = json.loads((pre / "dataset.json").read_text())["tasks"][case]
+    image = next((tiny_env / "raw" / DATASET / "imagesTr").glob(f"{case}_0000.*"))
+    (tmp_path / "in").mkdir()
+    shutil.copy(image, tmp_path / "in" / image.name.replace("_0000", ""))
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "out", "-d", "903", "-p", PLANS, "-tr", trainer,
+                             "-f", "0", "--task", task, "--seed", str(SEED)]) == 0
+    validated = next((fold / "validation").glob(f"{case}.*"))
+    predicted = tmp_path / "out" / validated.name
+    np.testing.assert_array_equal(imageio.read_label_values(validated)[0], imageio.read_label_values(predicted)[0])
+    # the edit would have changed the result: the record's two noises and STAPLE against the plan's one and mean
+    folder = fold.parent
+    pixels, _ = imageio.read_image(image)
+    kept = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task=task, seed=SEED).predict_array(pixels)
+    edited = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task=task, seed=SEED,
+                                         n_samples=1).predict_array(pixels)
+    assert not np.array_equal(kept.probability, edited.probability)

@@ -15,14 +15,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.console import on_terminal, progress
-from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
-from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
-from unisegdiff_pipeline.diffusion.timesteps import STAGES, timestep_policy
+from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
+from unisegdiff_pipeline.diffusion.timesteps import timestep_policy
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import FoldModel, RunOptions
 from unisegdiff_pipeline.inference.model_loading import fold_model_of
 from unisegdiff_pipeline.jsonio import load_json, save_json
-from unisegdiff_pipeline.merge import deep_merge
+from unisegdiff_pipeline.plan import STAGES, CFENetArchitecture, Plans, save_plans
 from unisegdiff_pipeline.model_record import record_of_checkpoint, save_record
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.preprocessed import arrays_folder, check_arrays_match
@@ -31,12 +30,13 @@ from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader,
 from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
 from unisegdiff_pipeline.training.progress import Timer, TrainingProgress
+from unisegdiff_pipeline.training.steps import cfenet_step_loss, dnet_step_loss
 from unisegdiff_pipeline.training.trainers.checkpointing import TrainerCheckpoints
 from unisegdiff_pipeline.training.validation import VALIDATION_FOLDER, predict_validation, pseudo_dice, \
     score_validation
+from unisegdiff_pipeline.typed_config import from_dict, patched, to_dict
 
-SEED = 12345  # plans without a training.seed
-LR_SCHEDULERS = ("cosine", "constant")
+SEED = 12345  # the validation subset's choice and noise, the same for every plan
 PSEUDO_DICE_MOMENTUM = 0.9  # moving average of the validation pseudo-Dice, as nnU-Net
 
 
@@ -52,33 +52,30 @@ class UniSegDiffTrainer(TrainerCheckpoints):
     pseudo_dice_inference: dict = {"sampler": "one_step", "num_samples": 1, "fusion": "single"}
     train_cfenet_with_dnet: bool = False
 
-    def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict, preprocessed_dir: Path,
+    def __init__(self, plans: Plans, configuration: str, fold: int | str, dataset_json: dict, preprocessed_dir: Path,
                  output_folder: Path, device: torch.device, raw_dir: Path | None = None,
                  pretrained_cfenet: Path | None = None):
-        if configuration not in plans["configurations"]:
-            raise USDError(f"configuration '{configuration}' is not in plan {plans['plans_name']} (it has "
-                           f"{', '.join(plans['configurations'])})")
+        cfg = plans.configuration(configuration)
         self.plans, self.configuration_name, self.fold = plans, configuration, fold
         self.dataset_json, self.preprocessed_dir, self.raw_dir = dataset_json, preprocessed_dir, raw_dir
         self.output_folder, self.device = output_folder, device
-        cfg = plans["configurations"][configuration]
         self.cfg = cfg
-        self.architecture = deep_merge(cfg["architecture"], self.architecture_changes)
-        self.training = deep_merge(cfg["training"], self.training_changes)
-        self.inference = deep_merge(cfg["inference"], self.inference_changes)
-        self.image_size = tuple(cfg["image_size"])
-        self.channels = cfg["num_input_channels"]
-        self.batch_size = cfg["batch_size"]
+        self.architecture = patched(cfg.architecture, self.architecture_changes, self._source("architecture_changes"))
+        self.training = patched(cfg.training, self.training_changes, self._source("training_changes"))
+        self.inference = patched(cfg.inference, self.inference_changes, self._source("inference_changes"))
+        self.image_size = tuple(cfg.image_size)
+        self.channels = cfg.num_input_channels
+        self.batch_size = cfg.batch_size
         self.rank, self.world_size, _ = world()
         self.pretrained_cfenet = pretrained_cfenet
         self.active_phases = tuple(p for p in self.phases if not (p == "cfenet" and pretrained_cfenet))
         if not self.active_phases:
             raise USDError(f"{self.name} only trains CFENet; with --pretrained-cfenet there is nothing left to train")
         self.progress = TrainingProgress(output_folder, enabled=is_main())
-        self.schedule = DiffusionSchedule.from_plan(cfg["diffusion"], device)
-        self.policy = timestep_policy(self.training, cfg["diffusion"]["timesteps"])
+        self.schedule = DiffusionSchedule.from_plan(cfg.diffusion, device)
+        self.policy = timestep_policy(self.training, cfg.diffusion.timesteps)
         # mixed precision on CUDA (the inference fast path's precision), float32 elsewhere or when the plan says so
-        self.run_options = RunOptions.default_for(device) if self.training.get("mixed_precision", True) else RunOptions()
+        self.run_options = RunOptions.default_for(device) if self.training.mixed_precision else RunOptions()
         self.phase, self.epoch = self.active_phases[0], 0
         self.ema_pseudo_dice, self.best_ema_pseudo_dice = None, -1.0
         self.cfenet = self.dnet = self.ema = self.optimizer = self.lr_scheduler = None
@@ -91,19 +88,17 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         """Trainer name (the class name)."""
         return type(self).__name__
 
+    def _source(self, attribute: str) -> str:
+        return f"trainer {self.name}'s {attribute} (on plan {self.plans.plans_name})"
+
     def phase_epochs(self, phase: str) -> int:
         """Epochs of a phase: the trainer's override, else the plan's."""
-        return int(self.epochs_override.get(phase, self.training[phase]["epochs"]))
-
-    def phase_setting(self, phase: str, key: str):
-        """training.<phase>.<key> when the plan sets it there, else training.<key> (cosine, 1.0 and none in old plans)."""
-        fallback = {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": None}
-        return self.training[phase].get(key, self.training.get(key, fallback[key]))
+        return int(self.epochs_override.get(phase, self.training.phase(phase).epochs))
 
     def configuration_signature(self) -> str:
         """Hash of what the weights depend on: architecture, channels, size, normalisation."""
-        key = {"architecture": self.architecture, "channels": self.channels, "size": self.image_size,
-               "normalization": self.cfg["normalization"]}
+        key = {"architecture": to_dict(self.architecture), "channels": self.channels, "size": self.image_size,
+               "normalization": self.cfg.normalization}
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -127,7 +122,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
     @property
     def seed(self) -> int:
         """The plan's training seed (weights' initialisation, batch stream, timesteps and noise)."""
-        return int(self.training.get("seed", SEED))
+        return self.training.seed
 
     def initialize(self) -> None:
         """Build the networks (and load a pretrained CFENet if given)."""
@@ -137,22 +132,24 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         folder = arrays_folder(self.preprocessed_dir, self.cfg)
         if not folder.is_dir():
             raise USDError(f"no preprocessed data in {folder}. Fix: run usd_plan_and_preprocess -d "
-                           f"{self.plans['dataset_name']} (with the preset of plan {self.plans['plans_name']})")
+                           f"{self.plans.dataset_name} (with the preset of plan {self.plans.plans_name})")
         check_arrays_match(folder, self.cfg)
         self.data_folder = folder
         self.cfenet = build_cfenet(self.architecture, self.channels).to(self.device)
-        self.dnet = build_dnet(self.architecture, self.cfg["diffusion"]).to(self.device) if self.uses_dnet else None
+        self.dnet = build_dnet(self.architecture, self.schedule.alphas_cumprod).to(self.device) if self.uses_dnet \
+            else None
         if self.pretrained_cfenet:
             path = Path(self.pretrained_cfenet)
             state = load_checkpoint(path, self.device)
             if "cfenet_architecture" in state:  # cfenet_final.pth
-                architecture, channels = state["cfenet_architecture"], state.get("num_input_channels")
+                architecture = from_dict(CFENetArchitecture, state["cfenet_architecture"], path, "cfenet_architecture.")
+                channels = state.get("num_input_channels")
             else:  # a whole checkpoint: its model record says
                 record = record_of_checkpoint(state, path)
-                architecture, channels = record.architecture["cfenet"], record.num_input_channels
-            if architecture != self.architecture["cfenet"] or channels != self.channels:
+                architecture, channels = record.architecture.cfenet, record.num_input_channels
+            if architecture != self.architecture.cfenet or channels != self.channels:
                 raise USDError(f"{self.pretrained_cfenet} holds a CFENet of another architecture or channel count than "
-                               f"plan {self.plans['plans_name']}. Fix: pretrain with this plan")
+                               f"plan {self.plans.plans_name}. Fix: pretrain with this plan")
             self.cfenet.load_state_dict(state["cfenet"])
         self.iterations_per_epoch = max(1, math.ceil(len(self.train_cases) / self.batch_size))
         self.local_batch = max(1, self.batch_size // self.world_size)
@@ -165,19 +162,16 @@ class UniSegDiffTrainer(TrainerCheckpoints):
 
     def _start_phase(self, phase: str) -> None:
         """Optimizer, cosine schedule (per iteration), EMA and DDP wrapping for a phase."""
-        settings = self.training[phase]
-        self.optimizer = torch.optim.AdamW(self._trainable(phase), lr=settings["lr"],
-                                           weight_decay=self.training["weight_decay"], betas=tuple(self.training["betas"]))
+        settings = self.training.phase(phase)
+        self.optimizer = torch.optim.AdamW(self._trainable(phase), lr=settings.lr,
+                                           weight_decay=self.training.weight_decay, betas=tuple(self.training.betas))
         total = self.phase_epochs(phase) * self.iterations_per_epoch
-        kind = self.phase_setting(phase, "lr_scheduler")
-        if kind not in LR_SCHEDULERS:
-            raise USDError(f"unknown lr_scheduler '{kind}' (training.{phase}) in plan {self.plans['plans_name']}; choose one of "
-                           f"{', '.join(LR_SCHEDULERS)}")
+        kind = settings.lr_scheduler
         self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, total)) \
             if kind == "cosine" else torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
         net = self.cfenet
         if phase == "dnet":
-            self.ema = ModelEMA(self.dnet, self.training["ema_decay"])
+            self.ema = ModelEMA(self.dnet, self.training.ema_decay)
             self.cfenet.requires_grad_(self.train_cfenet_with_dnet)
             net = ConditionedDNet(self.cfenet, self.dnet, self.train_cfenet_with_dnet)
         self.train_net = net
@@ -193,7 +187,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
     def _optimize(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        clip = self.phase_setting(self.phase, "grad_clip_norm")
+        clip = self.training.phase(self.phase).grad_clip_norm
         if clip is not None:  # null in the plan: no clipping
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], clip)
@@ -203,38 +197,11 @@ class UniSegDiffTrainer(TrainerCheckpoints):
 
     def train_step_cfenet(self, images: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Segmentation pretraining step: Dice + CE of CFENet's head."""
-        with self._autocast():
-            logits = self.train_net(images)
-        loss = segmentation_loss(logits, target).mean()
-        return loss, {}
+        return cfenet_step_loss(self.train_net, images, target, self._autocast)
 
     def train_step_dnet(self, images: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Staged diffusion step: both decoders, per-sample stage weights."""
-        t, alpha, beta, stage = self.policy.sample(images.shape[0], device=self.device)
-        noise = torch.randn_like(target, dtype=torch.float32)
-        x0 = mask_to_x0(target)
-        x_t = self.schedule.q_sample(self._noising_source(images, x0, t), t, noise)
-        eps = self.schedule.eps_from_x0(x_t, t, x0)  # = noise unless x_t was built from DNet's own estimate
-        with self._autocast():
-            out = self.train_net(images, x_t, t)
-        weight = eps_loss_weight(self.training.get("eps_loss_weighting", "none"), self.schedule.abar(t, x_t).flatten(),
-                                 self.training.get("eps_loss_max_weight", 40.0))
-        loss, parts = staged_loss(out["eps"], eps, out["x0"], target, alpha, beta, weight)
-        return loss, {s: parts["total"][stage == i] for i, s in enumerate(STAGES)}
-
-    def _noising_source(self, images: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """What x_t is noised from: the true mask, or (training.own_estimate_probability of the samples below the
-        rapid stage) DNet's own detached one-step estimate from pure noise, as the sampler's later steps see it."""
-        p = float(self.training.get("own_estimate_probability", 0.0))
-        if p <= 0:
-            return x0
-        chosen = (torch.rand(x0.shape[0], device=x0.device) < p) & (t < self.schedule.timesteps - 1)
-        if not chosen.any():
-            return x0
-        t_first = torch.full_like(t, self.schedule.timesteps - 1)
-        with torch.no_grad(), self._autocast():
-            logits = self.train_net(images, torch.randn_like(x0), t_first, decoders=("x0",))["x0"].float()
-        return torch.where(chosen[:, None, None, None], logits_to_x0(logits), x0)
+        return dnet_step_loss(self.train_net, self.schedule, self.policy, self.training, images, target, self._autocast)
 
     # ---------------------------------------------------------------- epochs
     def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -284,7 +251,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         dnet = None
         if self.uses_dnet and (phase or self.phase) == "dnet":
             dnet = self.ema.module if self.ema is not None else self.dnet.eval()
-        inf = deep_merge(self.inference, inference or {})
+        inf = patched(self.inference, inference or {}, self._source("pseudo_dice_inference"))
         return FoldModel(f"fold_{self.fold}", self.cfenet, dnet, inf, self.schedule)
 
     # ---------------------------------------------------------------- main loop
@@ -316,10 +283,10 @@ class UniSegDiffTrainer(TrainerCheckpoints):
 
     def _write_run_files(self) -> None:
         if is_main():
-            save_json(self.plans, self.output_folder / "plans.json")
+            save_plans(self.plans, self.output_folder / "plans.json")
             save_json(self.dataset_json, self.output_folder / "dataset.json")
             save_record(self.record, self.output_folder)
-            self.progress.log(f"{self.name}, plan {self.plans['plans_name']} ({self.configuration_name}), fold "
+            self.progress.log(f"{self.name}, plan {self.plans.plans_name} ({self.configuration_name}), fold "
                               f"{self.fold}: {len(self.train_cases)} training / {len(self.val_cases)} validation cases, "
                               f"batch {self.batch_size} x {self.iterations_per_epoch} iterations per epoch, phases "
                               f"{' -> '.join(f'{p} ({self.phase_epochs(p)} epochs)' for p in self.active_phases)}, "
@@ -327,7 +294,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
 
     def _prepare_validation_subset(self) -> None:
         rng = np.random.default_rng(SEED)
-        n = self.training.get("validation_batches_per_epoch", 4) * self.batch_size
+        n = self.training.validation_batches_per_epoch * self.batch_size
         self.val_subset = [self.val_cases[i] for i in rng.permutation(len(self.val_cases))[:n]]
         self.val_data = PreprocessedCases(self.data_folder, self.val_subset)
 
@@ -337,12 +304,12 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         if self.epoch < epochs:
             data = PreprocessedCases(self.data_folder, self.train_cases)
             # one batch stream per (phase, rank); a resumed run continues it at the epoch it stopped in
-            loader = TrainingLoader(data, self.local_batch, self.training["sampling"],
-                                    self.phase_setting(phase, "augmentation"),
-                                    self.image_size, max(1, self.training["num_workers"]),
+            loader = TrainingLoader(data, self.local_batch, self.training.sampling,
+                                    self.training.phase(phase).augmentation,
+                                    self.image_size, max(1, self.training.num_workers),
                                     seed=self.seed + 1009 * self.active_phases.index(phase) + 7919 * self.rank,
                                     start_batch=self.epoch * self.iterations_per_epoch)
-            augmenter = make_augmenter(loader, self.training["num_workers"])
+            augmenter = make_augmenter(loader, self.training.num_workers)
             try:
                 while self.epoch < epochs:
                     self._run_epoch(phase, augmenter)

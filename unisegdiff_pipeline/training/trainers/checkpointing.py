@@ -7,6 +7,7 @@ from unisegdiff_pipeline.checkpoint_io import load_checkpoint, save_checkpoint
 from unisegdiff_pipeline.model_record import CHECKPOINT_KEY, ModelRecord, record_of_checkpoint
 from unisegdiff_pipeline.training.checkpoint import capture_rng, check_origin, restore_rng
 from unisegdiff_pipeline.training.distributed import is_main
+from unisegdiff_pipeline.typed_config import to_dict
 
 
 class TrainerCheckpoints:
@@ -15,15 +16,15 @@ class TrainerCheckpoints:
     def model_record(self) -> ModelRecord:
         """This run's effective configuration: the plan's entry with the trainer's changes."""
         return ModelRecord(
-            trainer=self.name, dataset_name=self.plans["dataset_name"], plans_name=self.plans["plans_name"],
+            trainer=self.name, dataset_name=self.plans.dataset_name, plans_name=self.plans.plans_name,
             configuration=self.configuration_name, fold=str(self.fold), image_size=tuple(self.image_size),
-            num_input_channels=self.channels, normalization=self.cfg["normalization"], architecture=self.architecture,
-            diffusion=self.cfg["diffusion"], inference=self.inference, phases=tuple(self.phases))
+            num_input_channels=self.channels, normalization=self.cfg.normalization, architecture=self.architecture,
+            diffusion=self.cfg.diffusion, inference=self.inference, phases=tuple(self.phases))
 
     def checkpoint_state(self) -> dict:
         """Everything needed to resume exactly, and (through the model record) to run inference."""
         return {
-            "trainer": self.name, "plans_name": self.plans["plans_name"], "configuration": self.configuration_name,
+            "trainer": self.name, "plans_name": self.plans.plans_name, "configuration": self.configuration_name,
             "configuration_signature": self.configuration_signature(), "fold": self.fold,
             "phase": self.phase, "epoch": self.epoch, "phases": list(self.active_phases),
             CHECKPOINT_KEY: self.record.to_dict(),
@@ -43,14 +44,14 @@ class TrainerCheckpoints:
     def save_cfenet(self) -> None:
         """cfenet_final.pth: the pretrained CFENet alone (also usable with --pretrained-cfenet)."""
         if is_main():
-            save_checkpoint({"trainer": self.name, "plans_name": self.plans["plans_name"],
-                             "cfenet": self.cfenet.state_dict(), "cfenet_architecture": self.architecture["cfenet"],
+            save_checkpoint({"trainer": self.name, "plans_name": self.plans.plans_name,
+                             "cfenet": self.cfenet.state_dict(), "cfenet_architecture": to_dict(self.architecture.cfenet),
                              "num_input_channels": self.channels}, self.output_folder / "cfenet_final.pth")
 
     def load_own_checkpoint(self, path: Path) -> dict:
         """A checkpoint of this trainer, plan and configuration (anything else is an error naming the fix)."""
         ckpt = load_checkpoint(path, self.device)
-        check_origin(ckpt, self.name, self.plans["plans_name"], self.configuration_signature(), path)
+        check_origin(ckpt, self.name, self.plans.plans_name, self.configuration_signature(), path)
         return ckpt
 
     def restore(self, path: Path) -> None:
@@ -58,7 +59,7 @@ class TrainerCheckpoints:
         model record it was started with."""
         ckpt = self.load_own_checkpoint(path)
         self.record = record_of_checkpoint(ckpt, path)
-        self.inference = dict(self.record.inference)
+        self.inference = self.record.inference
         self.cfenet.load_state_dict(ckpt["cfenet"])
         if self.dnet is not None and ckpt["dnet"] is not None:
             self.dnet.load_state_dict(ckpt["dnet"])

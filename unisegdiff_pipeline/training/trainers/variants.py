@@ -1,8 +1,9 @@
 """Baseline and ablation trainers (paper Tables 3 to 6), each a small change of UniSegDiffTrainer."""
 from __future__ import annotations
 
-from unisegdiff_pipeline.training.augmentation import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
+from unisegdiff_pipeline.typed_config import to_dict
 
 
 class UniSegDiffPaperTrainer(UniSegDiffTrainer):
@@ -14,7 +15,7 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0,
-        **{phase: {"lr_scheduler": "cosine", "augmentation": AUGMENTATION_PROFILES["nnunet"]} for phase in ("cfenet", "dnet")}}
+        **{phase: {"lr_scheduler": "cosine", "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])} for phase in ("cfenet", "dnet")}}
     inference_changes = {"sampler": "staged", "final_decoder": "eps"}
 
 

@@ -5,9 +5,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from fold_statistics import compact_summary
+from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler
+from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
+from unisegdiff_pipeline.evaluation.metrics import case_metrics, confusion, dice_iou, summarize
+from unisegdiff_pipeline.inference.engine import RunOptions, threshold, to_original_size
+from unisegdiff_pipeline.inference.model_loading import load_fold_model
+from unisegdiff_pipeline.preprocessed import load_case
 
+VARIANTS = ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")  # what `diagnose` scores
 DIAGNOSTIC_SAMPLES = 2  # noises of the staged sampler in the diagnostics (validation uses the plan's N)
 DIAGNOSTIC_CASES = 96  # at most this many validation cases (a fixed random subset) keep the diagnostics short
 DECODER_TIMESTEPS = (299, 449, 599)  # where the sampler uses the eps decoder (the noise trajectory, the last step)
@@ -18,17 +26,7 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
     alone, the x0 decoder's single step from pure noise (t = 999), and the masks of the staged sampler's two
     trajectories separately (DIAGNOSTIC_SAMPLES noises). Then each decoder alone at the timesteps where the sampler
     uses the eps decoder: the mask implied by its output for the true mask noised to t (model resolution, pixels
-    pooled). At most DIAGNOSTIC_CASES validation cases."""
-    import torch
-
-    from unisegdiff_pipeline import imageio
-    from unisegdiff_pipeline.diffusion.sampler import OneStepSampler, StagedSampler
-    from unisegdiff_pipeline.diffusion.schedule import mask_to_x0
-    from unisegdiff_pipeline.evaluation.metrics import case_metrics, confusion, dice_iou, summarize
-    from unisegdiff_pipeline.inference.engine import RunOptions, threshold, to_original_size
-    from unisegdiff_pipeline.inference.model_loading import load_fold_model
-    from unisegdiff_pipeline.preprocessed import load_case
-
+    pooled). At most DIAGNOSTIC_CASES validation cases. Returns usd_evaluate-style summaries per variant."""
     device = torch.device("cpu")
     model, _ = load_fold_model(fold / "checkpoint_final.pth", device)
     options = RunOptions.default_for(device)  # validation's precision
@@ -37,11 +35,11 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
     data_dir = pre / data_identifier
     tasks = json.loads((pre / "dataset.json").read_text())["tasks"]
     n = DIAGNOSTIC_SAMPLES
-    per = {name: {} for name in ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")}
+    per = {name: {} for name in VARIANTS}
     decoder_counts = {(d, t): np.zeros(3) for d in ("eps", "x0") for t in DECODER_TIMESTEPS}
     g = torch.Generator().manual_seed(0)
-    staged = StagedSampler(model.schedule, model.cfenet, model.dnet, num_samples=n)
-    one_step = OneStepSampler(model.schedule, model.cfenet, model.dnet, num_samples=1)
+    staged = StagedSampler(model.schedule, model.cfenet, model.dnet, model.inference, num_samples=n)
+    one_step = OneStepSampler(model.schedule, model.cfenet, model.dnet, model.inference, num_samples=1)
     with torch.no_grad(), options.autocast(device):
         for case in val:
             image, mask, props = load_case(data_dir, case)
@@ -69,7 +67,7 @@ def diagnose(fold: Path, pre: Path, raw: Path, data_identifier: str, fold_index:
                 implied = {"eps": model.schedule.x0_from_eps(x_t, t, out["eps"].float()) > 0, "x0": out["x0"] > 0}
                 for d, pred in implied.items():
                     decoder_counts[(d, t)] += np.array(confusion(pred[0, 0].numpy(), mask[0] > 0))
-    out = {name: compact_summary(summarize(m, tasks)) for name, m in per.items()}
+    out = {name: summarize(m, tasks) for name, m in per.items()}
     out["samples"], out["cases"] = n, len(val)
     out["decoders_given_true_mask"] = {f"{d}_t{t}": round(float(dice_iou(*c)[0]), 4)
                                        for (d, t), c in decoder_counts.items()}
