@@ -30,6 +30,8 @@ setup(
             "usd_train=unisegdiff_pipeline.training.run:main",
             "usd_predict=unisegdiff_pipeline.inference.predict:main",
             "usd_evaluate=unisegdiff_pipeline.evaluation.cli:main",
+            "usd_export_model=unisegdiff_pipeline.sharing:export_main",
+            "usd_install_model=unisegdiff_pipeline.sharing:install_main",
             "usd_demo=unisegdiff_pipeline.demo:main",
         ],
     },

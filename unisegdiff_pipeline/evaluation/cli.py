@@ -9,6 +9,7 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.dataset_names import resolve_dataset_name
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders, format_table
+from unisegdiff_pipeline.evaluation.metrics import EMPTY_RULES
 from unisegdiff_pipeline.jsonio import load_json, load_name_map, save_json
 from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 from unisegdiff_pipeline import paths
@@ -27,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference foreground = value > T (default: JPEG masks > 127, others must be binary)")
     p.add_argument("--missing-as-empty", action="store_true",
                    help="score reference cases without a prediction as empty masks (default: an error)")
+    p.add_argument("--empty-rule", choices=tuple(EMPTY_RULES), default="ours",
+                   help="cases where prediction and reference are both empty: 'ours' scores 1 (default), 'nnunet' "
+                        "NaN, left out of the means")
+    p.add_argument("--probabilities", default=None, help="folder of probability maps ({case}.npz of usd_predict "
+                   "--save-probabilities, or grey images): adds the threshold-averaged meanDic_256 of the PraNet and "
+                   "Inf-Net toolboxes")
     p.add_argument("-np", "--num-processes", type=num_processes_argument, default=default_num_processes())
     p.add_argument("--crossval", action="store_true", help="gather the fold validation summaries of a model")
     p.add_argument("-tr", "--trainer", default="UniSegDiffTrainer", help="with --crossval")
@@ -95,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     tasks = dataset_tasks(args.dataset) if args.dataset else load_name_map(Path(args.tasks), "tasks file") if args.tasks else None
     output = Path(args.output) if args.output else Path(args.prediction) / "summary.json"
     summary = evaluate_folders(Path(args.reference), Path(args.prediction), tasks, args.num_processes, output,
-                               missing_as_empty=args.missing_as_empty, mask_threshold=args.mask_threshold)
+                               missing_as_empty=args.missing_as_empty, mask_threshold=args.mask_threshold,
+                               empty_rule=args.empty_rule,
+                               probabilities=Path(args.probabilities) if args.probabilities else None)
     print(format_table(summary))
     print(f"per-case metrics: {output.with_suffix('.csv')}; summary: {output}")
     return 0

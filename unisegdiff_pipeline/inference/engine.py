@@ -25,14 +25,25 @@ class FoldModel:
     inference: Inference
     schedule: DiffusionSchedule
 
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None, num_samples: int | None = None) -> SampleResult:
-        """Masks [B, S, h, w] and their soft probabilities for a batch of preprocessed images."""
+    def sample(self, images: torch.Tensor, generator: torch.Generator | None, num_samples: int | None = None,
+               noise: torch.Tensor | None = None) -> SampleResult:
+        """Masks [B, S, h, w] and their soft probabilities for a batch of preprocessed images (starting from `noise`
+        when given, else from noises drawn from `generator`)."""
         if self.dnet is None:
             with torch.no_grad():
                 p = torch.sigmoid(self.cfenet(images).float())
             return SampleResult(p > 0.5, p)
         sampler = build_sampler(self.inference, self.schedule, self.cfenet, self.dnet, num_samples)
-        return sampler.sample(images, generator)
+        return sampler.sample(images, generator, noise)
+
+    def noise(self, images: torch.Tensor, generators: list[torch.Generator],
+              num_samples: int | None = None) -> torch.Tensor | None:
+        """The starting noises of a batch, image k's drawn from generators[k] (None for the CFENet baseline)."""
+        if self.dnet is None:
+            return None
+        n, (h, w) = num_samples or self.inference.num_samples, images.shape[2:]
+        return torch.cat([torch.randn((n, 1, h, w), generator=g, device=images.device, dtype=images.dtype)
+                          for g in generators])
 
 
 # network precision name -> autocast dtype (None: plain float32)
@@ -117,14 +128,32 @@ def fuse(results: list[SampleResult], inference: Inference) -> Prediction:
     return Prediction(probability, masks, uncertainty)
 
 
-def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, generator: torch.Generator | None = None,
-                  num_samples: int | None = None, options: RunOptions | None = None) -> Prediction:
-    """Sample every fold model on the same images and fuse everything into one prediction (STAPLE in float32)."""
+# test-time mirroring: the image as it is, then flipped along its width, its height and both ([B, C, H, W] dims)
+MIRRORS = ((), (3,), (2,), (2, 3))
+
+
+def _unflip(result: SampleResult, dims: tuple[int, ...]) -> SampleResult:
+    return SampleResult(result.masks.flip(dims), result.probabilities.flip(dims)) if dims else result
+
+
+def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, seed: int = 0,
+                  num_samples: int | None = None, options: RunOptions | None = None,
+                  mirror: bool = False) -> Prediction:
+    """Sample every fold model on the same images (with `mirror`, also on their three mirrored copies, each with
+    its own CFENet features) and fuse all masks into one prediction (STAPLE in float32). Each image's noises come
+    from a generator of its own seeded with `seed`: an image gets the same result whatever it is batched, ordered
+    or sharded with."""
     options = options or RunOptions()
     if options.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
+    generators = [torch.Generator(device=images.device).manual_seed(seed) for _ in range(images.shape[0])]
+    results = []
     with options.autocast(images.device):
-        results = [m.sample(images, generator, num_samples) for m in models]
+        for dims in MIRRORS if mirror else MIRRORS[:1]:
+            view = images.flip(dims) if dims else images
+            for m in models:
+                results.append(_unflip(m.sample(view, None, num_samples, m.noise(view, generators, num_samples)),
+                                       dims))
     return fuse(results, inference)
 
 

@@ -66,6 +66,20 @@ def case_name(path: Path) -> str:
     return stem[:-5] if stem.endswith("_0000") else stem
 
 
+def csv_name(num_parts: int = 1, part_id: int = 0) -> str:
+    """predictions.csv, or predictions_part{K}of{N}.csv for one part of a sharded run (parts never share a file)."""
+    return CSV_NAME if num_parts == 1 else f"predictions_part{part_id}of{num_parts}.csv"
+
+
+def shard(inputs: dict[str, Path], num_parts: int, part_id: int) -> list[tuple[str, Path]]:
+    """The cases of part `part_id` of `num_parts`: every num_parts-th case by name, starting at part_id (the split
+    nnU-Net uses), so the parts are disjoint and together cover the folder."""
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise USDError(f"--part-id {part_id} is not one of 0..{num_parts - 1} (--num-parts {num_parts}). Fix: run "
+                       f"parts 0 to {num_parts - 1}, one per process")
+    return sorted(inputs.items())[part_id::num_parts]
+
+
 def list_inputs(folder: Path) -> dict[str, Path]:
     """case -> input file; two files giving one case name is an error."""
     if not folder.is_dir():
@@ -118,11 +132,12 @@ class Predictor:
     def __init__(self, folder: Path, *, folds: list[str] | None = None, checkpoint: str = "final",
                  device: str | torch.device | None = None, task: str | None = None,
                  task_map: dict[str, str] | None = None, n_samples: int | None = None, seed: int = 0,
-                 precision: str | None = None, compile: bool = False):
+                 precision: str | None = None, compile: bool = False, mirror: bool = False):
         """Load the fold models of a model folder (`{Trainer}__{Plans}`) for inference.
 
         `task` (or `task_map`, case -> task) chooses the normalisation; `n_samples` overrides the plan's noises per
-        image and fold; `seed` seeds the initial noises of each call."""
+        image and fold; `seed` seeds each image's initial noises; `mirror` adds the three mirrored passes of
+        test-time augmentation to the same fusion."""
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.folder = Path(folder)
         self.record, self.models = load_models(self.folder, folds, f"checkpoint_{checkpoint}.pth", self.device)
@@ -132,7 +147,7 @@ class Predictor:
         self.task, self.scheme = choose_normalization(self.record.normalization, task) if not self.task_map \
             else (None, None)
         self.inference = self.models[0].inference
-        self.n_samples, self.seed = n_samples, seed
+        self.n_samples, self.seed, self.mirror = n_samples, seed, mirror
         self.batch = images_per_batch(self.device, self.inference)
         self.options = RunOptions.default_for(self.device)
         if precision:
@@ -141,6 +156,7 @@ class Predictor:
         self.options.prepare(self.models, self.device)
         self.out: Path | None = None
         self.writes = Outputs()
+        self.csv_name = CSV_NAME
 
     @classmethod
     def from_model_folder(cls, folder: str | Path, folds: list[str] | None = None, checkpoint: str = "final",
@@ -159,9 +175,8 @@ class Predictor:
         imageio.check_finite(arr, "the image given to predict_array")
         scheme = choose_normalization(self.record.normalization, task)[1] if task or not self.scheme else self.scheme
         tensor = preprocess_image(arr, self.record.num_input_channels, scheme, self.record.image_size)
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
         (result,), _ = predict_cases(self.models, torch.from_numpy(tensor[None]).to(self.device), [arr.shape[1:]],
-                                     self.inference, generator, self.n_samples, self.options)
+                                     self.inference, self.seed, self.n_samples, self.options, self.mirror)
         return ArrayPrediction(result.mask, result.probability, result.uncertainty)
 
     def prepare(self, item: tuple[str, Path]) -> Prepared:
@@ -186,12 +201,14 @@ class Predictor:
 
     def predict_files(self, input_folder: str | Path, output_folder: str | Path, *, continue_prediction: bool = False,
                       save_probabilities: bool = False, save_uncertainty: bool = False, overlay: bool = False,
-                      reference: str | Path | None = None) -> int:
+                      reference: str | Path | None = None, num_parts: int = 1, part_id: int = 0) -> int:
         """Predict every image of a folder into `output_folder` (masks, predictions.csv and the chosen extras);
-        returns the number of inputs that could not be read."""
+        returns the number of inputs that could not be read. With `num_parts` N, only part `part_id` of the cases
+        (sorted by name, every N-th from the part's index) is predicted, so N processes cover the folder once."""
         input_folder, self.out = Path(input_folder), Path(output_folder)
         self.writes = Outputs(save_probabilities, save_uncertainty, overlay, Path(reference) if reference else None)
-        inputs = list_inputs(input_folder)
+        self.csv_name = csv_name(num_parts, part_id)
+        inputs = dict(shard(list_inputs(input_folder), num_parts, part_id))
         check_output_folder(self.out, input_folder, [self._mask_path(c, p) for c, p in inputs.items()])
         self.out.mkdir(parents=True, exist_ok=True)
         done = self._cases_in_csv() if continue_prediction else set()
@@ -199,7 +216,6 @@ class Predictor:
         if continue_prediction:  # a mask without its CSV row (killed before the row) is made again
             print(f"--continue: {len(inputs) - len(todo)} of {len(inputs)} cases already written, {len(todo)} to do")
         rows, failures = [], []
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
         bar = progress(len(todo), "predicting", "image")
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending: list[Prepared] = []
@@ -210,12 +226,12 @@ class Predictor:
                     continue
                 pending.append(prepared)
                 if len(pending) == self.batch:
-                    rows += self._predict(pending, generator)
+                    rows += self._predict(pending)
                     self._write_csv(rows)  # after every batch: a kill loses at most the rows of one batch
                     bar.update(len(pending))
                     pending = []
             if pending:
-                rows += self._predict(pending, generator)
+                rows += self._predict(pending)
                 bar.update(len(pending))
         bar.close()
         self._write_csv(rows)
@@ -227,7 +243,7 @@ class Predictor:
         return len(failures)
 
     def _cases_in_csv(self) -> set[str]:
-        path = self.out / CSV_NAME
+        path = self.out / self.csv_name
         if not path.is_file():
             return set()
         try:
@@ -239,11 +255,11 @@ class Predictor:
         return mask_file(self.out, case, imageio.image_ending(path))
 
     @torch.no_grad()
-    def _predict(self, items: list[Prepared], generator: torch.Generator) -> list[dict]:
+    def _predict(self, items: list[Prepared]) -> list[dict]:
         start = time.time()
         images = torch.from_numpy(np.stack([p.tensor for p in items])).to(self.device)
-        results, fused = predict_cases(self.models, images, [p.meta.shape for p in items], self.inference, generator,
-                                       self.n_samples, self.options)
+        results, fused = predict_cases(self.models, images, [p.meta.shape for p in items], self.inference, self.seed,
+                                       self.n_samples, self.options, self.mirror)
         seconds = (time.time() - start) / len(items)
         rows = []
         for p, r in zip(items, results):
@@ -282,7 +298,7 @@ class Predictor:
         return imageio.read_mask(hits[0])[0] if hits else None
 
     def _write_csv(self, rows: list[dict]) -> None:
-        path = self.out / CSV_NAME
+        path = self.out / self.csv_name
         table = pd.DataFrame(rows)
         if self._cases_in_csv():  # earlier rows are kept, newer rows win
             old = pd.read_csv(path, dtype={"case": str})

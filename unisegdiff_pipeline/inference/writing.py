@@ -32,11 +32,11 @@ def mask_file(folder: Path, case: str, input_ending: str | None) -> Path:
 
 
 def predict_cases(models: list[FoldModel], images: torch.Tensor, shapes: list[tuple[int, int]], inference: Inference,
-                  generator: torch.Generator | None, num_samples: int | None = None,
-                  options: RunOptions | None = None) -> tuple[list[CaseResult], int]:
-    """Sample and fuse a batch of preprocessed images, then bring each result back to its original [H, W] and
-    threshold it there; (results, masks fused per image)."""
-    pred = predict_batch(models, images, inference, generator, num_samples, options)
+                  seed: int = 0, num_samples: int | None = None, options: RunOptions | None = None,
+                  mirror: bool = False) -> tuple[list[CaseResult], int]:
+    """Sample and fuse a batch of preprocessed images (engine.predict_batch), then bring each result back to its
+    original [H, W] and threshold it there; (results, masks fused per image)."""
+    pred = predict_batch(models, images, inference, seed, num_samples, options, mirror)
     results = []
     for i, shape in enumerate(shapes):
         probability = to_original_size(pred.probability[i], shape)

@@ -26,7 +26,6 @@ def predict_validation(model: FoldModel, record: ModelRecord, data_folder: Path,
     (model_loading.fold_model_of): the same model and inference settings that usd_predict uses."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = PreprocessedCases(data_folder, cases)
-    generator = torch.Generator(device=device).manual_seed(seed)
     per_batch = images_per_batch(device, record.inference)
     options.prepare([model], device)
     bar = progress(len(cases), "validation", "image")
@@ -34,7 +33,7 @@ def predict_validation(model: FoldModel, record: ModelRecord, data_folder: Path,
         chunk = cases[start:start + per_batch]
         images = torch.from_numpy(np.stack([data.images[c] for c in chunk])).to(device)
         shapes = [tuple(data.properties[c]["original_shape"]) for c in chunk]
-        results, _ = predict_cases([model], images, shapes, record.inference, generator, options=options)
+        results, _ = predict_cases([model], images, shapes, record.inference, seed, options=options)
         for c, r in zip(chunk, results):
             write_case_mask(out_dir, c, r.mask, imageio.ImageMeta.from_dict(data.properties[c]["meta"]))
         bar.update(len(chunk))

@@ -138,6 +138,58 @@ def test_crossval_gathers_fold_summaries(usd_env, capsys):
         (val / "summary.json").write_text(json.dumps(summary))
     assert run_cli(evaluate, ["--crossval", "-d", "904"]) == 0
     out = json.loads((folder / "crossval_summary.json").read_text())
-    assert out["table"]["A"]["mDice_mean"] == pytest.approx(0.75) and out["table"]["A"]["mDice_std"] == pytest.approx(0.05)
+    sd = 0.1 / 2 ** 0.5  # the sample standard deviation of 0.8 and 0.7
+    assert out["table"]["A"]["mDice_mean"] == pytest.approx(0.75) and out["table"]["A"]["mDice_std"] == pytest.approx(sd, abs=1e-6)
     assert out["table"]["unified"]["mDice_mean"] == pytest.approx(0.65) and out["folds"] == ["fold_0", "fold_1"]
-    assert "75.0 ± 5.0" in capsys.readouterr().out
+    assert "75.0 ± 7.1" in capsys.readouterr().out
+
+
+def test_nnunet_empty_rule_leaves_both_empty_cases_out_of_the_mean(tmp_path, capsys):
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir(), pred.mkdir()
+    z = np.zeros((6, 6), np.uint8)
+    half, full = z.copy(), z.copy()
+    half[:3, :2] = 1  # 6 pixels
+    full[:3, :4] = 1  # 12 pixels, 6 of them shared with half: Dice 2*6/18 = 2/3, IoU 6/12 = 1/2
+    for case, (r, p) in {"both_empty": (z, z), "overlap": (full, half), "missed": (full, z)}.items():
+        imageio.write_mask(ref / f"{case}.png", r)
+        imageio.write_mask(pred / f"{case}.png", p)
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"both_empty": "A", "overlap": "A", "missed": "A"}))
+    ours = tmp_path / "ours.json"
+    assert run_cli(evaluate, ["-r", ref, "-p", pred, "--tasks", tasks, "-o", ours, "-np", "1"]) == 0
+    theirs = tmp_path / "nnunet.json"
+    assert run_cli(evaluate, ["-r", ref, "-p", pred, "--tasks", tasks, "-o", theirs, "-np", "1",
+                              "--empty-rule", "nnunet"]) == 0
+    assert "both masks are empty are NaN" in capsys.readouterr().out
+    a, b = json.loads(ours.read_text())["tasks"]["A"], json.loads(theirs.read_text())["tasks"]["A"]
+    assert a["mDice"] == pytest.approx((1 + 2 / 3 + 0) / 3) and a["mIoU"] == pytest.approx((1 + 1 / 2 + 0) / 3)
+    assert b["mDice"] == pytest.approx((2 / 3 + 0) / 2) and b["mIoU"] == pytest.approx((1 / 2 + 0) / 2)
+    assert np.isnan(dice_iou(0, 0, 0, "nnunet")[0]) and dice_iou(0, 0, 0)[0] == 1.0
+
+
+def test_threshold_averaged_dice_matches_a_hand_count(tmp_path):
+    from unisegdiff_pipeline.evaluation.metrics import TOOLBOX_THRESHOLDS, threshold_averaged_dice
+
+    ref = np.array([[1, 1], [0, 0]], np.uint8)
+    prob = np.array([[0.9, 0.3], [0.6, 0.0]])
+    # t > 0.9: nothing predicted, Dice 0; 0.6 < t <= 0.9: {0.9}, 2*1/3; 0.3 < t <= 0.6: {0.9, 0.6}, 2*1/4;
+    # 0 < t <= 0.3: {0.9, 0.6, 0.3}, 2*2/5; t = 0: all four, 2*2/6
+    t = TOOLBOX_THRESHOLDS
+    counts = [((t > 0.9).sum(), 0.0), (((t > 0.6) & (t <= 0.9)).sum(), 2 / 3), (((t > 0.3) & (t <= 0.6)).sum(), 0.5),
+              (((t > 0) & (t <= 0.3)).sum(), 0.8), ((t == 0).sum(), 2 / 3)]
+    assert sum(n for n, _ in counts) == 256
+    expected = sum(n * d for n, d in counts) / 256
+    assert threshold_averaged_dice(prob, ref) == pytest.approx(expected)
+    # usd_evaluate --probabilities: the same number, from an npz map beside the masks
+    for sub in ("ref", "pred", "prob"):
+        (tmp_path / sub).mkdir()
+    imageio.write_mask(tmp_path / "ref" / "c.png", ref)
+    imageio.write_mask(tmp_path / "pred" / "c.png", (prob >= 0.5).astype(np.uint8))
+    np.savez_compressed(tmp_path / "prob" / "c.npz", probabilities=prob.astype(np.float32))
+    out = tmp_path / "s.json"
+    assert run_cli(evaluate, ["-r", tmp_path / "ref", "-p", tmp_path / "pred", "--probabilities", tmp_path / "prob",
+                              "-o", out, "-np", "1"]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["unified"]["meanDic_256"] == pytest.approx(expected, abs=1e-6)
+    assert summary["cases"]["c"]["dice"] == pytest.approx(0.5)  # the 0.5-threshold mask {0.9, 0.6}: 2*1/4

@@ -220,3 +220,79 @@ def test_the_documented_python_example_runs(env, tmp_path, capsys):
     assert printed.startswith(f"({height}, {width}) ")
     area, uncertainty = printed.split(") ")[1].split()
     assert 0 <= int(area) <= height * width and 0 <= float(uncertainty) <= 0.25
+
+
+def masks_of(folder):
+    """case file name -> mask array of a prediction folder."""
+    return {p.name: imageio.read_label_values(p)[0] for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.endswith(".csv")}
+
+
+def test_export_install_and_predict_from_the_zip_or_the_folder_without_usd_variables(env, tmp_path, monkeypatch):
+    from unisegdiff_pipeline.sharing import export_main, install_main
+
+    args, out = predict_mixed_inputs(env, tmp_path)  # the original model, found through USD_results
+    original = masks_of(out)
+    archive = tmp_path / "share" / "model.zip"
+    assert run_cli(export_main, ["-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs", "-o", archive]) == 0
+    colleague = tmp_path / "colleague_results"
+    monkeypatch.setenv("USD_results", str(colleague))
+    assert run_cli(install_main, [archive]) == 0
+    installed = colleague / DATASET / f"UniSegDiffTrainer_1epochs__{PLANS}"
+    assert sorted(p.name for p in installed.iterdir()) == ["fold_0", "fold_1"]
+    for var in ("USD_raw", "USD_preprocessed", "USD_results"):  # a machine without the training folders
+        monkeypatch.delenv(var)
+    for source, name in ((archive, "from_zip"), (installed, "from_folder")):
+        assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / name, "-m", source,
+                                 "--task-map", env / "tasks.json"]) == 0
+        got = masks_of(tmp_path / name)
+        assert got.keys() == original.keys()
+        for case, mask in original.items():
+            np.testing.assert_array_equal(got[case], mask)
+
+
+def test_two_parts_give_the_masks_of_one_run_and_a_killed_part_resumes(env, tmp_path, capsys):
+    args, out = predict_mixed_inputs(env, tmp_path)
+    whole = masks_of(out)
+    sharded = tmp_path / "sharded"
+    base = ["-i", tmp_path / "in", "-o", sharded, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
+            "--task-map", env / "tasks.json", "--num-parts", "2"]
+    for part in ("0", "1"):
+        assert run_cli(predict, base + ["--part-id", part]) == 0
+    csvs = sorted(p.name for p in sharded.glob("*.csv"))
+    assert csvs == ["predictions_part0of2.csv", "predictions_part1of2.csv"]
+    rows = [len(sharded.joinpath(c).read_text().splitlines()) - 1 for c in csvs]
+    assert rows == [3, 2]  # five cases: 0, 2, 4 and 1, 3 by name
+    assert masks_of(sharded).keys() == whole.keys()
+    for case, mask in whole.items():
+        np.testing.assert_array_equal(masks_of(sharded)[case], mask)
+    # part 1 killed after its first mask: the rerun with --continue makes the rest, equal to the one run
+    part1 = sorted(whole)[1::2]
+    (sharded / part1[-1]).unlink()
+    csv = sharded / "predictions_part1of2.csv"
+    csv.write_text("\n".join(csv.read_text().splitlines()[:-1]) + "\n")
+    capsys.readouterr()
+    assert run_cli(predict, base + ["--part-id", "1", "--continue"]) == 0
+    assert "1 of 2 cases already written, 1 to do" in capsys.readouterr().out
+    np.testing.assert_array_equal(masks_of(sharded)[part1[-1]], whole[part1[-1]])
+    assert run_cli(predict, base + ["--part-id", "2"]) == 2
+    assert "--part-id 2 is not one of 0..1" in capsys.readouterr().err
+
+
+def test_tta_fuses_four_times_the_masks_and_changes_the_probability(env, tmp_path):
+    from unisegdiff_pipeline.inference.predictor import Predictor
+    from unisegdiff_pipeline.results_layout import model_folder
+
+    folder = model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)
+    image, _ = imageio.read_image(env / "raw" / DATASET / "imagesTs" / "SynthUltrasound_ts000_0000.png")
+    plain = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthUltrasound")
+    mirrored = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthUltrasound", mirror=True)
+    a, b = plain.predict_array(image), mirrored.predict_array(image)
+    assert a.mask.shape == b.mask.shape and not np.array_equal(a.probability, b.probability)
+    mixed_inputs(env, tmp_path / "in")
+    assert run_cli(predict, ["-i", tmp_path / "in", "-o", tmp_path / "out", "-d", "903", "-p", PLANS, "-tr",
+                             "UniSegDiffTrainer_1epochs", "-f", "0", "--task-map", env / "tasks.json", "--tta"]) == 0
+    import pandas as pd
+
+    fused = pd.read_csv(tmp_path / "out" / "predictions.csv")["masks_fused"]
+    assert set(fused) == {4 * 2 * 2}  # 4 mirrors x 2 noises x 2 trajectories
