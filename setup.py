@@ -31,6 +31,7 @@ setup(
             "usd_predict=unisegdiff_pipeline.inference.predict:main",
             "usd_evaluate=unisegdiff_pipeline.evaluation.cli:main",
             "usd_export_model=unisegdiff_pipeline.sharing:export_main",
+            "usd_find_best_configuration=unisegdiff_pipeline.inference.find_best_cli:main",
             "usd_install_model=unisegdiff_pipeline.sharing:install_main",
             "usd_demo=unisegdiff_pipeline.demo:main",
         ],

@@ -12,7 +12,9 @@ are for this final report only.
 
 `diffusion`: UniSegDiffTrainer's DNet, one DNet recipe at a time (`DNET_RECIPES`: the plan's paper settings and one
 suspect changed each), trained for --dnet-steps on top of the fold-0 CFENet of a recipe with the same seed, scored on
-the fold's validation cases and compared, paired, with that CFENet alone and with the paper's DNet settings.
+the fold's validation cases and compared, paired, with that CFENet alone and with the paper's DNet settings. A recipe
+that changes inference alone (final_step_x0) trains nothing: the paper recipe's DNet samples the same validation
+cases again, with the same noises per image, under the recipe's inference settings.
 
 `factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
 trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
@@ -29,7 +31,9 @@ import argparse
 import json
 import math
 import re
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, results_path, save_results
@@ -39,7 +43,11 @@ from benchmarks.results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_CO
 from planning.planner import normalization_for
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.typed_config import to_dict
+from unisegdiff_pipeline import imageio
+from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
+from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.jsonio import load_json, save_json
+from unisegdiff_pipeline.training.trainers.base import SEED as VALIDATION_SEED
 from unisegdiff_pipeline.results_layout import model_folder_name
 from unisegdiff_pipeline.merge import deep_merge
 
@@ -229,6 +237,8 @@ class Bench:
         self.prepare(key, with_test=False)
         if dnet_recipe:  # the CFENet it builds on is a factor run of its own, scored on the same cases
             self.run_factor(key, recipe, seed)
+        if dnet_recipe and set(DNET_RECIPES[dnet_recipe]) == {"inference"}:
+            return self.resample(key, recipe, seed, dnet_recipe)
         folder, timing = self.train(key, recipe, seed, "0", dnet_recipe)
         summary = load_json(folder / "validation" / "summary.json")
         runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing,
@@ -237,6 +247,33 @@ class Bench:
             runs[run_id]["dnet_recipe"] = dnet_recipe
         self.save()
         return runs[run_id]
+
+    def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict:
+        """An inference-only DNet recipe: the base DNet recipe's trained fold, its validation cases sampled again with
+        the recipe's inference changes (the validation's seed: the same noises per image) and scored."""
+        base = self.run_factor(key, recipe, seed, BASE_DNET_RECIPE)
+        did = SETS[key][6]
+        raw = self.work / "raw" / self.name(did, key, "Train")
+        model = self.work / "res" / self.name(did, key, "Train") / model_folder_name(base["trainer"], base["plans"])
+        cases = sorted(base["case_dice"])
+        inputs, out = model / f"inputs_{dnet_recipe}", model / f"validation_{dnet_recipe}"
+        shutil.rmtree(inputs, ignore_errors=True)
+        inputs.mkdir()
+        images = {imageio.strip_ending(p).removesuffix("_0000"): p for p in imageio.list_images(raw / "imagesTr")}
+        for case in cases:
+            (inputs / images[case].name).symlink_to(images[case])
+        start = time.time()
+        predictor = Predictor(model, folds=["0"], device="cpu", seed=VALIDATION_SEED,
+                              inference_changes=DNET_RECIPES[dnet_recipe]["inference"])
+        predictor.predict_files(inputs, out)
+        summary = evaluate_folders(raw / "labelsTr", out, cases=cases)
+        run_id = f"{key}/{recipe}/s{seed}/{dnet_recipe}"
+        self.state["diffusion"][run_id] = {
+            **base, "dnet_recipe": dnet_recipe, "resampled_from": BASE_DNET_RECIPE,
+            "wall_seconds": round(time.time() - start, 1), "val_cases": len(summary["cases"]),
+            "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+        self.save()
+        return self.state["diffusion"][run_id]
 
     # -------------------------------------------------------------- the reference
     def run_reference(self, key: str) -> dict:

@@ -152,9 +152,9 @@ def install_model(archive: Path, results_dir: Path, overwrite: bool = False) -> 
     return target
 
 
-def archive_checkpoint(path: Path) -> str:
-    """'final' or 'best': the checkpoint a model zip holds ('final' for a model folder)."""
-    return read_manifest(path)["checkpoint"] if Path(path).is_file() else "final"
+def archive_checkpoint(path: Path) -> str | None:
+    """'final' or 'best': the checkpoint a model zip holds (None for a model folder, which may hold both)."""
+    return read_manifest(path)["checkpoint"] if Path(path).is_file() else None
 
 
 @contextmanager

@@ -175,15 +175,15 @@ class StagedTraining:
         _choice(self.refinement_t, REFINEMENT_TIMESTEPS, "refinement_t")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Training:
     """Optimiser, phases, EMA, precision, seed and the DNet loss."""
 
-    cfenet: PhaseTraining
-    dnet: PhaseTraining
     optimizer: str = "AdamW"
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
+    cfenet: PhaseTraining
+    dnet: PhaseTraining
     epoch: str = "one pass over the fold's training cases (ceil(cases / batch) iterations)"
     ema_decay: float = 0.999
     mixed_precision: bool = True
@@ -245,26 +245,26 @@ class Inference:
 
 
 # ------------------------------------------------------------------ the plan
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Configuration:
     """One configuration of a plan ('2d')."""
 
     data_identifier: str
     image_size: tuple[int, int]
     num_input_channels: int
-    normalization: dict[str, dict]
-    architecture: Architecture
-    batch_size: int
-    training: Training
-    diffusion: Diffusion = Diffusion()
-    inference: Inference = Inference()
-    batch_size_estimate: dict | None = None
     channel_rule: str = ("grey images are repeated to RGB when any task is colour; colour becomes grey (ITU-R 601) "
                          "for a grey model")
     resize: dict = field(default_factory=lambda: {
         "rule": "stretch", "image": "bilinear, antialiased when shrinking",
         "mask": "bilinear on {0,1} then >= 0.5 (stays binary)",
         "prediction": "probability map resized bilinearly to the original size, then thresholded"})
+    normalization: dict[str, dict]
+    architecture: Architecture
+    batch_size: int
+    batch_size_estimate: dict | None = None
+    diffusion: Diffusion = Diffusion()
+    training: Training
+    inference: Inference = Inference()
 
 
 @dataclass(frozen=True)

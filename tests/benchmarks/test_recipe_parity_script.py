@@ -65,8 +65,12 @@ def test_parity_and_factors_two_steps(tmp_path):
     payload = json.loads((tmp_path / "recipe_parity.json").read_text())
     assert set(payload["diffusion"]) == {"Kvasir/reference_like/s0/paper", "Kvasir/reference_like/s0/final_step_x0"}
     assert len(payload["factors"]) == 4  # the CFENet they build on was the factor run already there
-    x0 = json.loads((tmp_path / "work" / "pre" / "Dataset631_KvasirTrain" /
-                     "usd_plans_cpu_reference_like_final_step_x0_s0.json").read_text())["configurations"]["2d"]
-    assert x0["inference"]["final_decoder"] == "x0" and x0["architecture"]["cfenet"]["norm"] == "instance"
+    # an inference-only recipe samples the paper DNet's validation cases again instead of training another DNet
+    x0 = payload["diffusion"]["Kvasir/reference_like/s0/final_step_x0"]
+    paper = payload["diffusion"]["Kvasir/reference_like/s0/paper"]
+    assert x0["resampled_from"] == "paper" and x0["plans"] == paper["plans"] and x0["case_dice"].keys() == \
+        paper["case_dice"].keys()
+    assert not (tmp_path / "work" / "pre" / "Dataset631_KvasirTrain" /
+                "usd_plans_cpu_reference_like_final_step_x0_s0.json").exists()
     rows = [l for l in run.stdout.splitlines() if l.startswith("| Kvasir | final_step_x0")]
     assert len(rows) == 1 and rows[0].count("[") == 3  # its mDice, against its CFENet and against the paper's

@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plans", default="usd_plans", type=plain_name_argument("plans name"))
     p.add_argument("-c", "--configuration", default=DEFAULT_CONFIGURATION, type=plain_name_argument("configuration"))
     p.add_argument("-chk", "--checkpoint", choices=("final", "best"), default=None,
-                   help="default final (a model zip: the checkpoint it holds)")
+                   help="default: the model's inference_setup.json, else final (a model zip: the checkpoint it holds)")
+    p.add_argument("--no-setup", action="store_true", help="ignore the model's inference_setup.json "
+                   "(usd_find_best_configuration's choice of checkpoint, sampling and postprocessing)")
     p.add_argument("--task", default=None, help="task whose normalisation the images get (needed when tasks differ)")
     p.add_argument("--task-map", default=None, help="JSON file mapping case -> task, for folders of mixed tasks")
     p.add_argument("--save-probabilities", action="store_true", help="also write the STAPLE probability map")
@@ -61,13 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         source, checkpoint = Path(args.model), args.checkpoint or archive_checkpoint(Path(args.model))
     else:
-        source = model_folder(args.dataset, args.trainer, args.plans, args.configuration)
-        checkpoint = args.checkpoint or "final"
+        source, checkpoint = model_folder(args.dataset, args.trainer, args.plans, args.configuration), args.checkpoint
     with model_folder_of(source) as folder:
         predictor = Predictor(folder, folds=args.folds, checkpoint=checkpoint, device=args.device, task=args.task,
                               task_map=load_name_map(Path(args.task_map), "task map") if args.task_map else None,
                               n_samples=args.n_samples, seed=args.seed, precision=args.precision,
-                              compile=args.compile, mirror=args.tta)
+                              compile=args.compile, mirror=args.tta, use_setup=not args.no_setup)
         failed = predictor.predict_files(args.input, args.output, continue_prediction=args.continue_prediction,
                                          save_probabilities=args.save_probabilities,
                                          save_uncertainty=args.save_uncertainty, overlay=args.overlay,

@@ -21,6 +21,9 @@ from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.engine import RunOptions, images_per_batch
 from unisegdiff_pipeline.inference.model_loading import load_models
 from unisegdiff_pipeline.inference.writing import mask_file, predict_cases, write_case_mask
+from unisegdiff_pipeline.inference_setup import load_setup
+from unisegdiff_pipeline.postprocessing import postprocess
+from unisegdiff_pipeline.typed_config import patched
 from unisegdiff_pipeline.preprocessing import preprocess_image
 from unisegdiff_pipeline.visualization import UNCERTAINTY_MAX, heat_map, save_overlay
 
@@ -129,23 +132,36 @@ def prefetch(pool: ThreadPoolExecutor, items: list, fn, depth: int):
 class Predictor:
     """Reads, preprocesses (in background threads), predicts in batches and writes every output of a folder."""
 
-    def __init__(self, folder: Path, *, folds: list[str] | None = None, checkpoint: str = "final",
+    def __init__(self, folder: Path, *, folds: list[str] | None = None, checkpoint: str | None = None,
                  device: str | torch.device | None = None, task: str | None = None,
                  task_map: dict[str, str] | None = None, n_samples: int | None = None, seed: int = 0,
-                 precision: str | None = None, compile: bool = False, mirror: bool = False):
+                 precision: str | None = None, compile: bool = False, mirror: bool = False,
+                 inference_changes: dict | None = None, use_setup: bool = True):
         """Load the fold models of a model folder (`{Trainer}__{Plans}`) for inference.
 
         `task` (or `task_map`, case -> task) chooses the normalisation; `n_samples` overrides the plan's noises per
         image and fold; `seed` seeds each image's initial noises; `mirror` adds the three mirrored passes of
-        test-time augmentation to the same fusion."""
+        test-time augmentation to the same fusion; `inference_changes` (keys of the plan's inference block, checked
+        like a plan) samples otherwise than the models' records say, e.g. {"final_decoder": "x0"}. A model folder
+        with an inference_setup.json (usd_find_best_configuration) is run as it says: its checkpoint (unless
+        `checkpoint` is given), its sampling (under `inference_changes`) and each task's postprocessing; `use_setup`
+        False ignores it."""
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.folder = Path(folder)
-        self.record, self.models = load_models(self.folder, folds, f"checkpoint_{checkpoint}.pth", self.device)
+        self.setup = load_setup(self.folder) if use_setup else None
+        if self.setup:
+            checkpoint = checkpoint or self.setup.checkpoint
+            inference_changes = {**self.setup.inference_changes, **(inference_changes or {})}
+        self.record, self.models = load_models(self.folder, folds, f"checkpoint_{checkpoint or 'final'}.pth",
+                                               self.device)
         self.task_map = dict(task_map or {})
         for name in set(self.task_map.values()):
             choose_normalization(self.record.normalization, name)  # unknown tasks fail before any work
         self.task, self.scheme = choose_normalization(self.record.normalization, task) if not self.task_map \
             else (None, None)
+        if inference_changes:
+            for m in self.models:
+                m.inference = patched(m.inference, inference_changes, "Predictor's inference_changes")
         self.inference = self.models[0].inference
         self.n_samples, self.seed, self.mirror = n_samples, seed, mirror
         self.batch = images_per_batch(self.device, self.inference)
@@ -159,7 +175,7 @@ class Predictor:
         self.csv_name = CSV_NAME
 
     @classmethod
-    def from_model_folder(cls, folder: str | Path, folds: list[str] | None = None, checkpoint: str = "final",
+    def from_model_folder(cls, folder: str | Path, folds: list[str] | None = None, checkpoint: str | None = None,
                           device: str | torch.device | None = None, **options) -> "Predictor":
         """A predictor of the trained model in `folder` (USD_results/DatasetNNN/{Trainer}__{Plans})."""
         return cls(Path(folder), folds=folds, checkpoint=checkpoint, device=device, **options)
@@ -177,7 +193,12 @@ class Predictor:
         tensor = preprocess_image(arr, self.record.num_input_channels, scheme, self.record.image_size)
         (result,), _ = predict_cases(self.models, torch.from_numpy(tensor[None]).to(self.device), [arr.shape[1:]],
                                      self.inference, self.seed, self.n_samples, self.options, self.mirror)
-        return ArrayPrediction(result.mask, result.probability, result.uncertainty)
+        return ArrayPrediction(self._postprocess(result.mask, task or self.task), result.probability,
+                               result.uncertainty)
+
+    def _postprocess(self, mask: np.ndarray, task: str | None) -> np.ndarray:
+        """The setup's postprocessing of the task (none without a setup)."""
+        return postprocess(mask, self.setup.rule_for(task)) if self.setup else mask
 
     def prepare(self, item: tuple[str, Path]) -> Prepared:
         """Read and preprocess one input exactly as training data were (errors are kept, not raised)."""
@@ -263,6 +284,7 @@ class Predictor:
         seconds = (time.time() - start) / len(items)
         rows = []
         for p, r in zip(items, results):
+            r.mask = self._postprocess(r.mask, p.task)
             if self.writes.probabilities:
                 self._save_map(p.case, "probabilities", r.probability, 1.0)
             if self.writes.uncertainty:

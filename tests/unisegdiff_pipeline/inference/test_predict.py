@@ -296,3 +296,54 @@ def test_tta_fuses_four_times_the_masks_and_changes_the_probability(env, tmp_pat
 
     fused = pd.read_csv(tmp_path / "out" / "predictions.csv")["masks_fused"]
     assert set(fused) == {4 * 2 * 2}  # 4 mirrors x 2 noises x 2 trajectories
+
+
+def test_inference_changes_sample_otherwise_and_are_checked(env):
+    from unisegdiff_pipeline.errors import USDError
+    from unisegdiff_pipeline.inference.predictor import Predictor
+    from unisegdiff_pipeline.results_layout import model_folder
+
+    folder = model_folder("903", "UniSegDiffTrainer_1epochs", PLANS)
+    predictor = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthUltrasound",
+                                            inference_changes={"num_samples": 1, "fusion": "mean"})
+    assert predictor.inference.num_samples == 1 and predictor.models[0].inference.fusion == "mean"
+    with pytest.raises(USDError, match="num_sample in Predictor's inference_changes: unknown key"):
+        Predictor.from_model_folder(folder, folds=["0"], device="cpu", task="SynthUltrasound",
+                                    inference_changes={"num_sample": 1})
+
+
+def test_find_best_configuration_writes_the_setup_and_usd_predict_follows_it(env, tmp_path, monkeypatch):
+    from unisegdiff_pipeline.inference.find_best_cli import main as find_best
+    from unisegdiff_pipeline.inference.predictor import Predictor
+    from unisegdiff_pipeline.inference_setup import load_setup
+    from unisegdiff_pipeline.postprocessing import postprocess
+
+    shutil.copytree(env / "res", tmp_path / "res")  # the module's model stays without a setup
+    monkeypatch.setenv("USD_results", str(tmp_path / "res"))
+    assert run_cli(find_best, ["-d", "903", "-tr", "UniSegDiffTrainer_1epochs", "-p", PLANS, "-f", "0", "1",
+                               "--checkpoints", "final", "--num-samples", "1", "--fusions", "mean",
+                               "x0_one_step"]) == 0
+    model = tmp_path / "res" / DATASET / f"UniSegDiffTrainer_1epochs__{PLANS}"
+    setup = load_setup(model)
+    assert setup.folds == ("0", "1") and [r["candidate"] for r in setup.candidates] == ["final_mean_1",
+                                                                                     "final_x0_one_step"]
+    assert setup.mdice >= max(r["mdice"] for r in setup.candidates) - 1e-9  # postprocessing only where it helps
+    assert set(setup.postprocessing) == {"SynthCT", "SynthEndoscopy", "SynthUltrasound"}
+    text = (model.parent / "inference_instructions.txt").read_text()
+    assert f"usd_predict -d {DATASET} -tr UniSegDiffTrainer_1epochs -p {PLANS} -f 0 1" in text
+    # usd_predict runs the chosen checkpoint, sampling and postprocessing; --no-setup runs the record's
+    mixed_inputs(env, tmp_path / "in")
+    base = ["-i", tmp_path / "in", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
+            "--task-map", env / "tasks.json"]
+    assert run_cli(predict, base + ["-o", tmp_path / "setup"]) == 0
+    plain = Predictor.from_model_folder(model, device="cpu", task_map=json.loads((env / "tasks.json").read_text()),
+                                        use_setup=False, inference_changes=setup.inference_changes,
+                                        checkpoint=setup.checkpoint)
+    from unisegdiff_pipeline.inference.predictor import list_inputs
+
+    tasks, inputs = json.loads((env / "tasks.json").read_text()), list_inputs(tmp_path / "in")
+    for name, mask in masks_of(tmp_path / "setup").items():
+        case = name.split(".")[0]
+        image, _ = imageio.read_image(inputs[case])
+        expected = postprocess(plain.predict_array(image, tasks[case]).mask, setup.postprocessing[tasks[case]])
+        np.testing.assert_array_equal(mask, expected)
