@@ -54,7 +54,7 @@ def measure(model: Path, inputs: Path, labels: Path, task: str | None, work: Pat
         out[f"{name}_s_per_image"] = round(seconds / len(dice[name]), 3)
     d = paired_bootstrap(dice["plain"], dice["tta"])
     return {"model": model.name, "images": len(dice["plain"]), **out, "tta_minus_plain": round(d.mean, 4),
-            "ci95": [round(d.low, 4), round(d.high, 4)], "verdict": d.verdict(),
+            "ci95": [round(d.low, 4), round(d.high, 4)], "verdict": d.verdict,
             "cost_ratio": round(out["tta_s_per_image"] / out["plain_s_per_image"], 2)}
 
 
