@@ -12,14 +12,18 @@ from planning.planner import PRESETS
 from unisegdiff_pipeline.demo import build_parser as demo_parser
 from unisegdiff_pipeline.evaluation.cli import build_parser as evaluate_parser
 from unisegdiff_pipeline.inference.predict import build_parser as predict_parser
+from unisegdiff_pipeline.inference.find_best_cli import build_parser as find_best_parser
+from unisegdiff_pipeline.sharing import export_parser, install_parser
 from unisegdiff_pipeline.training.run import build_parser as train_parser
 from unisegdiff_pipeline.training.trainers import get_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = sorted((REPO / "documentation").glob("*.md")) + [REPO / "README.md"]
 PARSERS = {"usd_convert_dataset": convert_parser, "usd_plan_and_preprocess": plan_parser, "usd_train": train_parser,
-           "usd_predict": predict_parser, "usd_evaluate": evaluate_parser, "usd_demo": demo_parser}
-LOOP_VARIABLES = {"$f": "0", "$d": "500", "$tr": "UniSegDiffTrainer"}
+           "usd_predict": predict_parser, "usd_evaluate": evaluate_parser, "usd_demo": demo_parser,
+           "usd_export_model": export_parser, "usd_install_model": install_parser,
+           "usd_find_best_configuration": find_best_parser}
+LOOP_VARIABLES = {"$f": "0", "$d": "500", "$tr": "UniSegDiffTrainer", "$SLURM_ARRAY_TASK_ID": "0", "$k": "0"}
 
 
 def blocks(path: Path, language: str) -> list[str]:
@@ -38,6 +42,7 @@ def commands() -> list[tuple[str, str]]:
                     part = part.strip()
                     for var, value in LOOP_VARIABLES.items():
                         part = part.replace(var, value)
+                    part = re.sub(r"^([A-Z_]+=\S+\s+)+", "", part).rstrip("&").strip()  # CUDA_VISIBLE_DEVICES=0 cmd &
                     if part.split(" ")[0] in PARSERS:
                         found.append((path.name, part))
     return found
@@ -54,7 +59,7 @@ def test_documented_command_parses(doc, command):
     args = PARSERS[argv[0]]().parse_args(argv[1:])  # exits (fails the test) on an unknown option
     if argv[0] == "usd_convert_dataset":
         assert args.converter in CONVERTERS
-    if getattr(args, "trainer", None) and argv[0] in ("usd_train", "usd_predict", "usd_evaluate"):
+    if getattr(args, "trainer", None) and argv[0] in ("usd_train", "usd_predict", "usd_evaluate", "usd_export_model"):
         get_trainer(args.trainer)
     if argv[0] == "usd_plan_and_preprocess":
         assert args.preset in PRESETS
