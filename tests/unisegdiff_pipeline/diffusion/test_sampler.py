@@ -102,11 +102,8 @@ def test_batched_images_equal_one_at_a_time_with_real_networks():
     images = torch.randn(2, 3, 32, 32)
     sampler = StagedSampler(schedule, cfenet, dnet, num_samples=3)
     noise = torch.randn(6, 1, 32, 32)
-    sampler._noise = lambda imgs, g: noise[: imgs.shape[0] * 3] if imgs.shape[0] == 2 else noise[offset: offset + 3]
-    both = sampler.sample(images).probabilities
-    singles = []
-    for offset in (0, 3):
-        singles.append(sampler.sample(images[offset // 3: offset // 3 + 1]).probabilities)
+    both = sampler.sample(images, noise=noise).probabilities  # image-major: rows 0-2 are image 0's noises
+    singles = [sampler.sample(images[i:i + 1], noise=noise[3 * i:3 * i + 3]).probabilities for i in range(2)]
     torch.testing.assert_close(both, torch.cat(singles), atol=1e-4, rtol=1e-4)
 
 

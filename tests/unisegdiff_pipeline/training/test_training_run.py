@@ -215,7 +215,11 @@ def test_augmentation_never_alters_the_stored_cases(tiny_env):
     from unisegdiff_pipeline.jsonio import load_json
 
     cfg = load_json(tiny_env / "pre" / DATASET / f"{PLANS}.json")["configurations"]["2d"]
-    aug = {**cfg["training"]["cfenet"]["augmentation"], "p_gaussian_noise": 1.0, "p_brightness": 1.0, "p_gamma": 1.0}
+    from unisegdiff_pipeline.plan import Augmentation
+    from unisegdiff_pipeline.typed_config import from_dict
+
+    aug = from_dict(Augmentation, {**cfg["training"]["cfenet"]["augmentation"], "p_gaussian_noise": 1.0,
+                                   "p_brightness": 1.0, "p_gamma": 1.0}, "the test")
     data = PreprocessedCases(tiny_env / "pre" / DATASET / "usd_plans_cpu_2d", ["SynthCT_000", "SynthEndoscopy_000"])
     before = {c: data.images[c].copy() for c in data.cases}
     loader = TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3)
