@@ -340,6 +340,15 @@ def block_recipes(p: dict) -> list[str]:
                      for name, c in p.get("recipes", {}).items()])
 
 
+def block_tta(p: dict) -> list[str]:
+    """usd_predict --tta against plain prediction, paired on the same test images, with the cost ratio."""
+    rows = [[r["model"].split("__")[0].split("_")[0], r["model"].split("__")[1], r["images"], pct(r["plain_mdice"]),
+             pct(r["tta_mdice"]), interval(r["tta_minus_plain"], *r["ci95"], signed=True), r["verdict"],
+             f"{r['cost_ratio']:.2f}x"] for r in p.get("rows", [])]
+    return md_table(["trainer", "plans", "images", "mDice plain", "mDice --tta", "--tta - plain [95 % CI]",
+                     "verdict", "time per image, --tta / plain"], rows)
+
+
 # block name -> (results file, renderer)
 BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "real_data_setting": ("real_data", block_setting),
@@ -357,6 +366,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipes": ("recipe_parity", block_recipes),
     "recipe_diffusion": ("recipe_parity", block_recipe_diffusion),
     "dnet_recipes": ("recipe_parity", block_dnet_recipes),
+    "tta": ("tta", block_tta),
 }
 
 

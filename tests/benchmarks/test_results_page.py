@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
-from benchmarks.results_page import PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page
+from benchmarks.results_page import BLOCKS, PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
 
@@ -115,6 +115,6 @@ def test_diffusion_rows_pair_each_dnet_recipe_with_its_cfenet_and_the_papers_set
 
 def test_the_committed_page_is_up_to_date_with_the_committed_results():
     payloads = {n: json.loads((RESULTS / f"{n}.json").read_text()) if (RESULTS / f"{n}.json").is_file() else None
-                for n in ("real_data", "recipe_parity")}
+                for n in {source for source, _ in BLOCKS.values()}}
     text = PAGE.read_text()
     assert update_page(text, payloads) == text, "run python -m benchmarks.results_page"

@@ -9,7 +9,7 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.inference.engine import PRECISIONS
 from unisegdiff_pipeline.results_layout import model_folder
 from unisegdiff_pipeline.errors import USDError
-from unisegdiff_pipeline.inference.predictor import Predictor, shard
+from unisegdiff_pipeline.inference.predictor import Predictor, check_part
 from unisegdiff_pipeline.model_archive import archive_checkpoint, model_folder_of
 from unisegdiff_pipeline.jsonio import load_name_map
 from unisegdiff_pipeline.names import plain_name_argument
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (args.model is None) == (args.dataset is None):
         raise USDError("give either -m MODEL_FOLDER_OR_ZIP or -d DATASET (with -tr and -p), not both or neither")
-    shard({}, args.num_parts, args.part_id)  # a bad part is an error before any model is loaded
+    check_part(args.num_parts, args.part_id)
     if args.model:
         source, checkpoint = Path(args.model), args.checkpoint or archive_checkpoint(Path(args.model))
     else:

@@ -74,12 +74,17 @@ def csv_name(num_parts: int = 1, part_id: int = 0) -> str:
     return CSV_NAME if num_parts == 1 else f"predictions_part{part_id}of{num_parts}.csv"
 
 
-def shard(inputs: dict[str, Path], num_parts: int, part_id: int) -> list[tuple[str, Path]]:
-    """The cases of part `part_id` of `num_parts`: every num_parts-th case by name, starting at part_id (the split
-    nnU-Net uses), so the parts are disjoint and together cover the folder."""
+def check_part(num_parts: int, part_id: int) -> None:
+    """Refuse a part that is not one of 0..num_parts-1, before any model is loaded."""
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise USDError(f"--part-id {part_id} is not one of 0..{num_parts - 1} (--num-parts {num_parts}). Fix: run "
                        f"parts 0 to {num_parts - 1}, one per process")
+
+
+def shard(inputs: dict[str, Path], num_parts: int, part_id: int) -> list[tuple[str, Path]]:
+    """The cases of part `part_id` of `num_parts`: every num_parts-th case by name, starting at part_id (the split
+    nnU-Net uses), so the parts are disjoint and together cover the folder."""
+    check_part(num_parts, part_id)
     return sorted(inputs.items())[part_id::num_parts]
 
 
