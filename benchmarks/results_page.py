@@ -17,6 +17,7 @@ from benchmarks.common import RESULTS
 
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.results_layout import split_model_folder_name
 from unisegdiff_pipeline.typed_config import to_dict
 
 PAGE = Path(__file__).resolve().parents[1] / "documentation" / "results.md"
@@ -342,9 +343,11 @@ def block_recipes(p: dict) -> list[str]:
 
 def block_tta(p: dict) -> list[str]:
     """usd_predict --tta against plain prediction, paired on the same test images, with the cost ratio."""
-    rows = [[r["model"].split("__")[0].split("_")[0], r["model"].split("__")[1], r["images"], pct(r["plain_mdice"]),
-             pct(r["tta_mdice"]), interval(r["tta_minus_plain"], *r["ci95"], signed=True), r["verdict"],
-             f"{r['cost_ratio']:.2f}x"] for r in p.get("rows", [])]
+    rows = []
+    for r in p.get("rows", []):
+        trainer, plans, _ = split_model_folder_name(r["model"])
+        rows.append([trainer.split("_")[0], plans, r["images"], pct(r["plain_mdice"]), pct(r["tta_mdice"]),
+                     interval(r["tta_minus_plain"], *r["ci95"], signed=True), r["verdict"], f"{r['cost_ratio']:.2f}x"])
     return md_table(["trainer", "plans", "images", "mDice plain", "mDice --tta", "--tta - plain [95 % CI]",
                      "verdict", "time per image, --tta / plain"], rows)
 

@@ -15,6 +15,15 @@ def model_folder_name(trainer: str, plans: str, configuration: str = DEFAULT_CON
     return f"{trainer}__{plans}" + ("" if configuration == DEFAULT_CONFIGURATION else f"__{configuration}")
 
 
+def split_model_folder_name(name: str) -> tuple[str, str, str]:
+    """(trainer, plans, configuration) of a model folder name: the inverse of `model_folder_name`."""
+    trainer, _, rest = name.partition("__")
+    plans, _, configuration = rest.partition("__")
+    if not trainer or not plans:
+        raise ValueError(f"{name!r} is not a model folder name ({{Trainer}}__{{Plans}}[__{{configuration}}])")
+    return trainer, plans, configuration or DEFAULT_CONFIGURATION
+
+
 def fold_folder(dataset: str, trainer: str, plans: str, configuration: str, fold: int | str) -> Path:
     """USD_results/DatasetNNN/{model folder}/fold_K."""
     return paths.results_dir() / dataset / model_folder_name(trainer, plans, configuration) / f"fold_{fold}"

@@ -8,7 +8,8 @@ from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.model_archive import export_model, install_model, read_manifest
 from unisegdiff_pipeline.names import plain_name_argument
-from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, available_folds, model_folder
+from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, available_folds, model_folder, \
+    split_model_folder_name
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -56,8 +57,8 @@ def install_main(argv: list[str] | None = None) -> int:
     args = install_parser().parse_args(argv)
     target = install_model(args.archive, paths.results_dir(), args.overwrite)
     manifest = read_manifest(args.archive)
-    trainer, _, plans = manifest["model"].partition("__")
+    trainer, plans, _ = split_model_folder_name(manifest["model"])
     print(f"installed {target} (folds {', '.join(manifest['folds'])}). Predict with:\n"
           f"  usd_predict -m {target} -i INPUT -o OUTPUT\n"
-          f"  usd_predict -d {manifest['dataset']} -tr {trainer} -p {plans.split('__')[0]} -i INPUT -o OUTPUT")
+          f"  usd_predict -d {manifest['dataset']} -tr {trainer} -p {plans} -i INPUT -o OUTPUT")
     return 0

@@ -22,6 +22,7 @@ from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.inference_setup import InferenceSetup
 from unisegdiff_pipeline.model_record import load_record
 from unisegdiff_pipeline.postprocessing import RULES, postprocess
+from unisegdiff_pipeline.results_layout import split_model_folder_name
 
 FUSIONS = ("staple", "mean", "x0_one_step")
 CANDIDATES_FOLDER = "candidates"
@@ -159,7 +160,7 @@ def find_best(models: list[Path], folds: list[str] | None, raw: Path, checkpoint
     scores = postprocessed_scores(masks, raw / "labelsTr", case_tasks)
     rules = choose_postprocessing(scores, case_tasks)
     final = {c: scores[rules[t]][c] for c, t in case_tasks.items()}
-    trainer, _, plans = model.name.partition("__")
+    trainer, plans, _ = split_model_folder_name(model.name)
     return InferenceSetup(trainer=trainer, plans=plans, folds=tuple(model_folds), checkpoint=candidate.checkpoint,
                           inference_changes=candidate.inference_changes(), postprocessing=rules,
                           mdice=round(summarize(final, case_tasks)["unified"]["mDice"], 6), candidates=rows)
