@@ -22,8 +22,11 @@ recipe paired on the same cases and seeds (mean difference with a bootstrap 95 %
 
 A recipe is a set of plan changes (architecture, training, the per-image or per-task normalisation) on the cpu plan;
 `RECIPES` below names them. Finished runs are kept in the work folder's state file (a fresh work folder starts from
-the runs of the results file) and skipped when run again; a killed training resumes (`--c`). Writes benchmarks/results/recipe_parity.json and prints
-the tables.
+the runs of the results file) and skipped when run again; a killed training resumes (`--c`). A DNet needs its
+CFENet's checkpoint: where that is gone (a fresh work folder), the CFENet is trained again. A retrained CFENet need
+not score as the recorded one did, so one that scores differently is recorded under `cfenets` as its own instance
+({run}r2, ...); each DNet is paired with the instance it was trained on, and with the paper's DNet on that same
+instance. Writes benchmarks/results/recipe_parity.json and prints the tables.
 """
 from __future__ import annotations
 
@@ -37,8 +40,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, results_path, save_results
-from benchmarks.results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, diffusion_rows, factor_rows, md_table, \
-    parity_rows, refresh
+from benchmarks.results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
+    factor_rows, md_table, parity_rows, refresh
 
 from planning.planner import normalization_for
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
@@ -108,6 +111,11 @@ BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
 
 
+def plans_name(recipe: str, seed: int) -> str:
+    """The plans name of a recipe's plan copy for one seed."""
+    return f"usd_plans_cpu_{re.sub(r'[^A-Za-z0-9]+', '_', recipe)}_s{seed}"
+
+
 class Bench:
     """Work folder, state file and the runs of one invocation."""
 
@@ -127,7 +135,7 @@ class Bench:
         """The runs already in the results file: a fresh work folder adds to them instead of replacing them."""
         path = results_path("recipe_parity", self.out_dir)
         payload = json.loads(path.read_text()) if path.is_file() else {}
-        return {k: payload[k] for k in ("parity", "factors", "diffusion") if k in payload}
+        return {k: payload[k] for k in ("parity", "factors", "cfenets", "diffusion") if k in payload}
 
     def save(self) -> None:
         """State and results, both written atomically."""
@@ -167,7 +175,7 @@ class Bench:
             fingerprint = load_json(pre / "dataset_fingerprint.json")
             cfg["normalization"] = {t: normalization_for(fp, norm) for t, fp in sorted(fingerprint["tasks"].items())}
             cfg["data_identifier"] = f"usd_plans_cpu_{norm}_2d"
-        name = f"usd_plans_cpu_{re.sub(r'[^A-Za-z0-9]+', '_', recipe)}_s{seed}"
+        name = plans_name(recipe, seed)
         plans["plans_name"] = name
         save_json(plans, pre / f"{name}.json")
         log_run([bin_path("usd_plan_and_preprocess"), "-d", str(did), "--preset", "cpu", "--plans-name", name, "-np",
@@ -175,6 +183,38 @@ class Bench:
         return name
 
     # -------------------------------------------------------------- our runs
+    def fold_folder(self, key: str, name: str, seed: int, fold: str, base: str,
+                    steps: int) -> tuple[Path, str, int, int, int]:
+        """(fold folder, trainer, training cases, steps per epoch, epochs) of a recipe's run; trains nothing."""
+        did = SETS[key][6]
+        split = load_json(self.work / "pre" / self.name(did, key, "Train") / "splits_final.json")[0]
+        n_train = len(set(split["train"]) | set(split["val"])) if fold == "all" else len(split["train"])
+        per_epoch = math.ceil(n_train / BATCH)
+        epochs = max(1, round(steps / per_epoch))
+        trainer = f"{base}_{epochs}epochs"
+        plans = plans_name(name, seed)
+        folder = self.work / "res" / self.name(did, key, "Train") / model_folder_name(trainer, plans) / f"fold_{fold}"
+        return folder, trainer, n_train, per_epoch, epochs
+
+    def cfenet_instance(self, key: str, recipe: str, seed: int, trained: tuple[Path, dict]) -> str:
+        """The id of the CFENet trained in `folder`: its factor run when it scores the same on every validation case,
+        else a retrained one (its checkpoint was gone and the new one scores differently), recorded under
+        `cfenets` as {factor run}r2, r3, ... so that each DNet is paired with the CFENet it was trained on."""
+        run_id, (folder, timing) = f"{key}/{recipe}/s{seed}", trained
+        summary = load_json(folder / "validation" / "summary.json")
+        dice = {c: v["dice"] for c, v in summary["cases"].items()}
+        retrained = self.state.setdefault("cfenets", {})
+        known = {run_id: self.state["factors"][run_id],
+                 **{k: v for k, v in retrained.items() if re.fullmatch(re.escape(run_id) + r"r\d+", k)}}
+        for instance, run in known.items():
+            if run["case_dice"] == dice:
+                return instance
+        instance = f"{run_id}r{len(known) + 1}"
+        retrained[instance] = {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing, "val_cases": len(dice),
+                               "case_dice": dice}
+        self.save()
+        return instance
+
     def train(self, key: str, recipe: str, seed: int, fold: str, dnet_recipe: str | None = None) -> tuple[Path, dict]:
         """Train CFENetTrainer for the set's steps, or (with a DNet recipe) UniSegDiffTrainer's DNet for --dnet-steps
         on top of that recipe's CFENet of the same seed and fold; (fold folder, timing)."""
@@ -185,13 +225,7 @@ class Bench:
             steps, base, name = self.dnet_steps, "UniSegDiffTrainer", f"{recipe}__{dnet_recipe}"
             changes = deep_merge(RECIPES[recipe], DNET_RECIPES[dnet_recipe])
         plans = self.recipe_plan(key, name, changes, seed)
-        pre = self.work / "pre" / self.name(did, key, "Train")
-        split = load_json(pre / "splits_final.json")[0]
-        n_train = len(set(split["train"]) | set(split["val"])) if fold == "all" else len(split["train"])
-        per_epoch = math.ceil(n_train / BATCH)
-        epochs = max(1, round(steps / per_epoch))
-        trainer = f"{base}_{epochs}epochs"
-        folder = self.work / "res" / self.name(did, key, "Train") / model_folder_name(trainer, plans) / f"fold_{fold}"
+        folder, trainer, n_train, per_epoch, epochs = self.fold_folder(key, name, seed, fold, base, steps)
         cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]
         if dnet_recipe is not None:
             cmd += ["--pretrained-cfenet", str(self.train(key, recipe, seed, fold)[0] / "cfenet_final.pth")]
@@ -231,23 +265,50 @@ class Bench:
 
     def run_factor(self, key: str, recipe: str, seed: int, dnet_recipe: str | None = None) -> dict:
         """A fold-0 run scored on its validation cases (CFENet alone, or DNet of a DNet recipe on it)."""
-        run_id = f"{key}/{recipe}/s{seed}" + (f"/{dnet_recipe}" if dnet_recipe else "")
-        runs = self.state.setdefault("diffusion" if dnet_recipe else "factors", {})
-        if run_id in runs:
-            return runs[run_id]
+        if dnet_recipe:
+            return self.run_diffusion(key, recipe, seed, dnet_recipe)
+        run_id, runs = f"{key}/{recipe}/s{seed}", self.state.setdefault("factors", {})
+        if run_id not in runs:
+            self.prepare(key, with_test=False)
+            runs[run_id] = self.validated(key, recipe, seed)
+            self.save()
+        return runs[run_id]
+
+    def run_diffusion(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict:
+        """DNet of a DNet recipe on the fold-0 CFENet of `recipe` (a factor run of its own, on the same cases)."""
+        runs = self.state.setdefault("diffusion", {})
         self.prepare(key, with_test=False)
-        if dnet_recipe:  # the CFENet it builds on is a factor run of its own, scored on the same cases
-            self.run_factor(key, recipe, seed)
-        if dnet_recipe and set(DNET_RECIPES[dnet_recipe]) == {"inference"}:
-            return self.resample(key, recipe, seed, dnet_recipe)
+        kept = self.recorded_without_checkpoint(key, recipe, seed, dnet_recipe)
+        if kept:
+            return kept
+        self.run_factor(key, recipe, seed)
+        cfenet = self.cfenet_instance(key, recipe, seed, self.train(key, recipe, seed, "0"))
+        run_id = f"{cfenet}/{dnet_recipe}"
+        if run_id not in runs:
+            if set(DNET_RECIPES[dnet_recipe]) == {"inference"}:
+                return self.resample(key, recipe, seed, dnet_recipe)
+            runs[run_id] = {**self.validated(key, recipe, seed, dnet_recipe), "dnet_recipe": dnet_recipe,
+                            "cfenet": cfenet}
+            self.save()
+        return runs[run_id]
+
+    def validated(self, key: str, recipe: str, seed: int, dnet_recipe: str | None = None) -> dict:
+        """Train (or find trained) a fold-0 run; its timing and validation Dice per case."""
         folder, timing = self.train(key, recipe, seed, "0", dnet_recipe)
         summary = load_json(folder / "validation" / "summary.json")
-        runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing,
-                        "val_cases": len(summary["cases"]), "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
-        if dnet_recipe:
-            runs[run_id]["dnet_recipe"] = dnet_recipe
-        self.save()
-        return runs[run_id]
+        return {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing, "val_cases": len(summary["cases"]),
+                "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+
+    def recorded_without_checkpoint(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict | None:
+        """A recorded DNet run of this recipe and seed whose CFENet checkpoint is gone: kept as it is, rather than
+        retraining a CFENet only to find the row done."""
+        steps = self.steps or SETS[key][3]
+        cfenet_folder = self.fold_folder(key, recipe, seed, "0", "CFENetTrainer", steps)[0]
+        if (cfenet_folder / "cfenet_final.pth").is_file():
+            return None
+        done = [r for r in self.state.get("diffusion", {}).values() if (r["set"], r["recipe"], r["seed"],
+                                                                        r["dnet_recipe"]) == (key, recipe, seed, dnet_recipe)]
+        return done[0] if done else None
 
     def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict:
         """An inference-only DNet recipe: the base DNet recipe's trained fold, its validation cases sampled again with
@@ -268,7 +329,7 @@ class Bench:
                               inference_changes=DNET_RECIPES[dnet_recipe]["inference"])
         predictor.predict_files(inputs, out)
         summary = evaluate_folders(raw / "labelsTr", out, cases=cases)
-        run_id = f"{key}/{recipe}/s{seed}/{dnet_recipe}"
+        run_id = f"{cfenet_id(base)}/{dnet_recipe}"
         self.state["diffusion"][run_id] = {
             **base, "dnet_recipe": dnet_recipe, "resampled_from": BASE_DNET_RECIPE,
             "wall_seconds": round(time.time() - start, 1), "val_cases": len(summary["cases"]),

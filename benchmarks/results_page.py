@@ -271,28 +271,38 @@ FACTOR_COLUMNS = ["set", "recipe", "seeds", "steps of 16", "s/step", "val mDice 
                   "− base recipe [95 % CI]", "verdict"]
 
 
+def cfenet_id(run: dict) -> str:
+    """The CFENet a diffusion run was trained on: its `cfenet` entry, else the factor run of its set, recipe and seed."""
+    return run.get("cfenet", f"{run['set']}/{run['recipe']}/s{run['seed']}")
+
+
+def cfenet_run(state: dict, run: dict) -> dict | None:
+    """That CFENet's recorded validation run: a factor run, or a retrained CFENet of `cfenets`."""
+    return {**state.get("factors", {}), **state.get("cfenets", {})}.get(cfenet_id(run))
+
+
 def diffusion_rows(state: dict) -> list[list]:
-    """Per set and DNet recipe: fold-0 validation mDice over seeds, paired against its own CFENet alone and against
-    the base DNet recipe (the paper's settings)."""
+    """Per set and DNet recipe: fold-0 validation mDice over seeds, paired against the CFENet each DNet was trained on
+    and against the base DNet recipe (the paper's settings) on the same CFENet."""
     base_recipe, rows = state.get("base_dnet_recipe"), []
-    runs, cfenets = list(state.get("diffusion", {}).values()), state.get("factors", {})
+    runs = list(state.get("diffusion", {}).values())
     for key in dict.fromkeys(r["set"] for r in runs):
         for recipe in dict.fromkeys(r["dnet_recipe"] for r in runs if r["set"] == key):
             mine = [r for r in runs if r["set"] == key and r["dnet_recipe"] == recipe]
             mean, low, high = bootstrap_mean(seed_mean(mine))
-            own = [cfenets[f"{key}/{r['recipe']}/s{r['seed']}"] for r in mine if f"{key}/{r['recipe']}/s{r['seed']}" in cfenets]
+            own = [c for c in (cfenet_run(state, r) for r in mine) if c]
             d = paired_bootstrap(seed_mean(own), seed_mean(mine)) if own else None
             versus_cfenet = [interval(d.mean, d.low, d.high, signed=True), d.verdict] if d else ["—", "—"]
             base = [b for b in runs if b["set"] == key and b["dnet_recipe"] == base_recipe
-                    and (b["recipe"], b["seed"]) in {(r["recipe"], r["seed"]) for r in mine}]
+                    and cfenet_id(b) in {cfenet_id(r) for r in mine}]
             versus_base = ["—", "—"]
             if recipe != base_recipe and base:
-                e = paired_bootstrap(seed_mean(base), seed_mean([r for r in mine if (r["recipe"], r["seed"]) in
-                                                                 {(b["recipe"], b["seed"]) for b in base}]))
+                e = paired_bootstrap(seed_mean(base), seed_mean([r for r in mine if cfenet_id(r) in
+                                                                 {cfenet_id(b) for b in base}]))
                 versus_base = [interval(e.mean, e.low, e.high, signed=True), e.verdict]
-            rows.append([key, recipe, mine[0]["recipe"], ",".join(str(r["seed"]) for r in mine), mine[0]["steps"],
-                         f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}", interval(mean, low, high),
-                         *versus_cfenet, *versus_base])
+            rows.append([key, recipe, mine[0]["recipe"], ",".join(cfenet_id(r).rsplit("/s", 1)[1] for r in mine),
+                         mine[0]["steps"], f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}",
+                         interval(mean, low, high), *versus_cfenet, *versus_base])
     return rows
 
 

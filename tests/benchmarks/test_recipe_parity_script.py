@@ -1,5 +1,6 @@
 """python -m benchmarks.recipe_parity on a few real Kvasir images: the reference and our recipes, tables and JSON."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,46 @@ def test_parity_and_factors_two_steps(tmp_path):
                 "usd_plans_cpu_reference_like_final_step_x0_s0.json").exists()
     rows = [l for l in run.stdout.splitlines() if l.startswith("| Kvasir | final_step_x0")]
     assert len(rows) == 1 and rows[0].count("[") == 3  # its mDice, against its CFENet and against the paper's
+
+    # the CFENet's checkpoint gone: finished rows are kept without retraining it; a new DNet recipe retrains it
+    # and is paired with the CFENet it was trained on
+    res = tmp_path / "work" / "res" / "Dataset631_KvasirTrain"
+    cfenet = next(res.glob("CFENetTrainer_*__usd_plans_cpu_reference_like_s0"))
+    shutil.rmtree(cfenet)
+    again = subprocess.run(common[:3] + ["diffusion"] + common[3:] + ["--dnet-recipes", "paper", "rapid_weight_3",
+                                                                      "--dnet-steps", "2", "--seeds", "0"],
+                           capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    later = json.loads((tmp_path / "recipe_parity.json").read_text())
+    assert later["diffusion"]["Kvasir/reference_like/s0/paper"] == paper
+    rapid = [r for r in later["diffusion"].values() if r["dnet_recipe"] == "rapid_weight_3"]
+    assert len(rapid) == 1 and len(later["diffusion"]) == 3
+    retrained = json.loads((cfenet / "fold_0" / "validation" / "summary.json").read_text())["cases"]
+    base = {**later["factors"], **later.get("cfenets", {})}[rapid[0]["cfenet"]]
+    assert base["case_dice"] == {c: v["dice"] for c, v in retrained.items()}
+
+
+def test_a_retrained_cfenet_is_recorded_as_its_own_instance(tmp_path):
+    import argparse
+
+    from benchmarks.recipe_parity import Bench
+
+    args = argparse.Namespace(data=str(tmp_path), test_data=None, work=tmp_path / "work", out_dir=tmp_path, steps=None,
+                              dnet_steps=2, reference=str(tmp_path / "ref.py"))
+    bench = Bench(args)
+    bench.work.mkdir()
+    bench.state = {"factors": {"BUSI/reference_like/s0": {"case_dice": {"a": 0.5, "b": 0.7}}}}
+    folder = tmp_path / "fold_0"
+    (folder / "validation").mkdir(parents=True)
+
+    def instance(a: float) -> str:
+        (folder / "validation" / "summary.json").write_text(json.dumps({"cases": {"a": {"dice": a}, "b": {"dice": 0.7}}}))
+        return bench.cfenet_instance("BUSI", "reference_like", 0, (folder, {"steps": 2}))
+
+    assert instance(0.5) == "BUSI/reference_like/s0"  # the recorded factor run itself
+    assert instance(0.6) == "BUSI/reference_like/s0r2"
+    assert instance(0.6) == "BUSI/reference_like/s0r2"  # found again, not recorded twice
+    assert instance(0.4) == "BUSI/reference_like/s0r3"
+    retrained = json.loads((tmp_path / "recipe_parity.json").read_text())["cfenets"]
+    assert retrained["BUSI/reference_like/s0r2"]["case_dice"] == {"a": 0.6, "b": 0.7}
+    assert retrained["BUSI/reference_like/s0r3"]["steps"] == 2 and len(retrained) == 2

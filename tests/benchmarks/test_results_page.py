@@ -113,6 +113,27 @@ def test_diffusion_rows_pair_each_dnet_recipe_with_its_cfenet_and_the_papers_set
     assert x0[-4:] == ["+2.0 [+2.0, +2.0]", "better", "+7.0 [+7.0, +7.0]", "better"]
 
 
+def test_diffusion_rows_pair_each_dnet_with_the_cfenet_it_was_trained_on():
+    cases = {f"c{i}": 0.7 for i in range(8)}
+
+    def entry(delta, **extra):
+        return {"set": "BUSI", "recipe": "reference_like", "seed": 0, "steps": 1200, "seconds_per_step": 0.6,
+                "val_cases": 8, "case_dice": {c: v + delta for c, v in cases.items()}, **extra}
+
+    # the seed-0 CFENet was trained again (its checkpoint gone): r2 scores 10 points lower than the recorded one
+    state = {"base_dnet_recipe": "paper", "factors": {"BUSI/reference_like/s0": entry(0.0)},
+             "cfenets": {"BUSI/reference_like/s0r2": entry(-0.1)},
+             "diffusion": {"BUSI/reference_like/s0/paper": entry(-0.05, dnet_recipe="paper"),
+                           "BUSI/reference_like/s0r2/rapid": entry(-0.08, dnet_recipe="rapid",
+                                                                   cfenet="BUSI/reference_like/s0r2")}}
+    paper, rapid = diffusion_rows(state)
+    assert paper[3] == "0" and rapid[3] == "0r2"
+    assert rapid[-4:] == ["+2.0 [+2.0, +2.0]", "better", "—", "—"]  # no paper DNet on r2: nothing to pair with
+    state["diffusion"]["BUSI/reference_like/s0r2/paper"] = entry(-0.09, dnet_recipe="paper", cfenet="BUSI/reference_like/s0r2")
+    paper, rapid = diffusion_rows(state)
+    assert paper[3] == "0,0r2" and rapid[-2:] == ["+1.0 [+1.0, +1.0]", "better"]
+
+
 def test_the_committed_page_is_up_to_date_with_the_committed_results():
     payloads = {n: json.loads((RESULTS / f"{n}.json").read_text()) if (RESULTS / f"{n}.json").is_file() else None
                 for n in {source for source, _ in BLOCKS.values()}}
