@@ -98,13 +98,13 @@ def test_parity_and_factor_rows():
     assert plan[-2:] == ["-10.0 [-10.0, -10.0]", "worse"]
 
 
+def entry(delta: float, **extra) -> dict:
+    """A fold-0 BUSI run whose 8 validation cases all score 0.7 + delta."""
+    return {"set": "BUSI", "recipe": "reference_like", "seed": 0, "steps": 1200, "seconds_per_step": 0.6,
+            "val_cases": 8, "case_dice": {f"c{i}": 0.7 + delta for i in range(8)}, **extra}
+
+
 def test_diffusion_rows_pair_each_dnet_recipe_with_its_cfenet_and_the_papers_settings():
-    cases = {f"c{i}": 0.7 for i in range(8)}
-
-    def entry(delta, **extra):
-        return {"set": "BUSI", "recipe": "reference_like", "seed": 0, "steps": 1200, "seconds_per_step": 0.6,
-                "val_cases": 8, "case_dice": {c: v + delta for c, v in cases.items()}, **extra}
-
     state = {"base_dnet_recipe": "paper", "factors": {"BUSI/reference_like/s0": entry(0.0)},
              "diffusion": {"BUSI/reference_like/s0/paper": entry(-0.05, dnet_recipe="paper"),
                            "BUSI/reference_like/s0/final_step_x0": entry(0.02, dnet_recipe="final_step_x0")}}
@@ -114,12 +114,6 @@ def test_diffusion_rows_pair_each_dnet_recipe_with_its_cfenet_and_the_papers_set
 
 
 def test_diffusion_rows_pair_each_dnet_with_the_cfenet_it_was_trained_on():
-    cases = {f"c{i}": 0.7 for i in range(8)}
-
-    def entry(delta, **extra):
-        return {"set": "BUSI", "recipe": "reference_like", "seed": 0, "steps": 1200, "seconds_per_step": 0.6,
-                "val_cases": 8, "case_dice": {c: v + delta for c, v in cases.items()}, **extra}
-
     # the seed-0 CFENet was trained again (its checkpoint gone): r2 scores 10 points lower than the recorded one
     state = {"base_dnet_recipe": "paper", "factors": {"BUSI/reference_like/s0": entry(0.0)},
              "cfenets": {"BUSI/reference_like/s0r2": entry(-0.1)},
