@@ -21,12 +21,12 @@ trained with every seed of --seeds and scored on the fold's validation cases; ea
 recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
 
 A recipe is a set of plan changes (architecture, training, the per-image or per-task normalisation) on the cpu plan;
-`RECIPES` below names them. Finished runs are kept in the work folder's state file (a fresh work folder starts from
-the runs of the results file) and skipped when run again; a killed training resumes (`--c`). A DNet needs its
-CFENet's checkpoint: where that is gone (a fresh work folder), the CFENet is trained again. A retrained CFENet need
-not score as the recorded one did, so one that scores differently is recorded under `cfenets` as its own instance
-({run}r2, ...); each DNet is paired with the instance it was trained on, and with the paper's DNet on that same
-instance. Writes benchmarks/results/recipe_parity.json and prints the tables.
+`RECIPES` in benchmarks/recipes.py names them. Finished runs are kept in the work folder's state file (a fresh work
+folder starts from the runs of the results file) and skipped when run again; a killed training resumes (`--c`). A
+DNet needs its CFENet's checkpoint: where that is gone (a fresh work folder), the CFENet is trained again. A
+retrained CFENet need not score as the recorded one did, so one that scores differently is recorded under `cfenets`
+as its own instance ({run}r2, ...); each DNet is paired with the instance it was trained on, and with the paper's
+DNet on that same instance. Writes benchmarks/results/recipe_parity.json and prints the tables.
 """
 from __future__ import annotations
 
@@ -40,12 +40,13 @@ import time
 from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, results_path, save_results
-from benchmarks.results_page import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
-    factor_rows, md_table, parity_rows, refresh
+from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
+    factor_rows, parity_rows
+from benchmarks.results_page import refresh
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, plans_name
+from benchmarks.tables import md_table
 
 from planning.planner import normalization_for
-from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
-from unisegdiff_pipeline.typed_config import to_dict
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
 from unisegdiff_pipeline.inference.predictor import Predictor
@@ -57,65 +58,6 @@ from unisegdiff_pipeline.merge import deep_merge
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
 BATCH = 16
-# name -> converter, folder below --data / --test-data, converter arguments, steps, the reference's image and mask
-# folders (comma-separated lists, relative to that folder), training and test dataset ids
-SETS = {
-    "Kvasir": ("polyp", "Polyp", ["--sources", "Kvasir"], 1700, "Kvasir/images", "Kvasir/masks", 631, 641),
-    "ClinicDB": ("polyp", "Polyp", ["--sources", "CVC-ClinicDB"], 1700, "CVC-ClinicDB/images", "CVC-ClinicDB/masks",
-                 632, 642),
-    "BUSI": ("busi", "BUSI/Dataset_BUSI_with_GT", [], 1500, "benign,malignant", "benign,malignant", 633, 643),
-}
-# recipe -> changes of the cpu plan's 2d configuration (the CFENet phase's; DNet's stay the plan's);
-# "image_normalization" re-plans the per-task normalisation
-REFERENCE_LIKE = {
-    "architecture": {"cfenet": {"norm": "instance", "downsampling": "max_pool"}},
-    "training": {"cfenet": {"augmentation": to_dict(AUGMENTATION_PROFILES["mirror"]), "lr_scheduler": "constant",
-                            "grad_clip_norm": None}},
-    "image_normalization": "per_task",
-}
-# the cpu preset's CFENet recipe until 2026-12-02, which the "plan" rows of the Kvasir runs of that day were
-# trained with (their base plan was made before the preset changed)
-PREVIOUS_CPU_PLAN = {
-    "architecture": {"cfenet": {"norm": "group", "downsampling": "strided_conv"}},
-    "training": {"cfenet": {"augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"]), "lr_scheduler": "cosine",
-                            "grad_clip_norm": 1.0}},
-    "image_normalization": "per_image",
-}
-RECIPES = {
-    "plan": {},
-    "previous_cpu_plan": PREVIOUS_CPU_PLAN,
-    "reference_like": REFERENCE_LIKE,
-    # the reference-like recipe with one factor put back as the plan has it
-    "reference_like+group_strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {
-        "norm": "group", "downsampling": "strided_conv"}}}),
-    "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
-        "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])}}}),
-    "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"lr_scheduler": "cosine"}}}),
-    "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"grad_clip_norm": 1.0}}}),
-    "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
-    "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
-}
-BASE_RECIPE = "reference_like"  # what the factor rows are compared with
-# DNet recipe -> plan changes on top of its CFENet's recipe; "paper" is the plan's (the paper's) diffusion settings
-DNET_RECIPES = {
-    "paper": {},
-    "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
-    "eps_x0_weighted": {"training": {"eps_loss_weighting": "x0"}},
-    "own_estimate_half": {"training": {"own_estimate_probability": 0.5}},
-    "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
-    "final_step_x0": {"inference": {"final_decoder": "x0"}},
-    "eps_x0_weighted_final_x0": {"training": {"eps_loss_weighting": "x0"}, "inference": {"final_decoder": "x0"}},
-    "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
-}
-BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
-BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
-
-
-def plans_name(recipe: str, seed: int) -> str:
-    """The plans name of a recipe's plan copy for one seed."""
-    return f"usd_plans_cpu_{re.sub(r'[^A-Za-z0-9]+', '_', recipe)}_s{seed}"
-
-
 class Bench:
     """Work folder, state file and the runs of one invocation."""
 

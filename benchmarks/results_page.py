@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.common import RESULTS
+from benchmarks.recipe_tables import block_dnet_recipes, block_recipe_diffusion, block_recipe_factors, \
+    block_recipe_parity, block_recipes
+from benchmarks.tables import interval, md_table, pct
 
-from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
-from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
+from unisegdiff_pipeline.evaluation.statistics import paired_bootstrap
 from unisegdiff_pipeline.results_layout import split_model_folder_name
-from unisegdiff_pipeline.typed_config import to_dict
 
 PAGE = Path(__file__).resolve().parents[1] / "documentation" / "results.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -34,33 +35,6 @@ ABLATIONS = {"UniSegDiffTrainer": "staged (UniSegDiff)", "UniformMaskTrainer": "
              "OneStepTrainer": "one-step, mask target"}
 POLYP_SOURCES = ["Kvasir", "CVC-ClinicDB", "CVC-ColonDB", "CVC-300", "ETIS-LaribPolypDB"]
 METHOD_ORDER = ("CFENetTrainer", "UniSegDiffTrainer", "UniformMaskTrainer", "OneStepTrainer", "nnU-Net")
-
-
-# ------------------------------------------------------------------ helpers
-def pct(x: float | None) -> str:
-    """A fraction as percent with one decimal, '—' when absent."""
-    return "—" if x is None else f"{100 * x:.1f}"
-
-
-def md_table(columns: list[str], rows: list[list]) -> list[str]:
-    """Markdown table lines."""
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + \
-        ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-
-
-def interval(mean: float, low: float, high: float, signed: bool = False) -> str:
-    """'m [lo, hi]' in percent points."""
-    f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(100 * mean)} [{f.format(100 * low)}, {f.format(100 * high)}]"
-
-
-def seed_mean(runs: list[dict]) -> dict[str, float]:
-    """Per-case Dice averaged over the runs (seeds) that scored the case."""
-    cases: dict[str, list[float]] = {}
-    for r in runs:
-        for c, d in r["case_dice"].items():
-            cases.setdefault(c, []).append(d)
-    return {c: sum(v) / len(v) for c, v in cases.items()}
 
 
 def _method(run_key: str) -> str:
@@ -222,135 +196,6 @@ def block_polyp_sources(p: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------ recipe_parity.json
-def parity_rows(state: dict) -> list[list]:
-    """Per set: the reference, then each recipe of ours: steps, s/step (ratio to the reference's), test mDice."""
-    rows, ours = [], list(state.get("parity", {}).get("ours", {}).values())
-    sets = list(dict.fromkeys([*state.get("parity", {}).get("reference", {})] + [r["set"] for r in ours]))
-    for key in sets:
-        ref = state.get("parity", {}).get("reference", {}).get(key)
-        if ref:
-            rows.append([key, "reference (plain_unet.py, run as it is)", 1, ref["steps"], f"{ref['seconds_per_step']:.3f}",
-                         f"{100 * ref['test_mdice']:.1f}", "—", ref["test_cases"]])
-        for recipe in dict.fromkeys(r["recipe"] for r in ours if r["set"] == key):
-            runs = [r for r in ours if r["set"] == key and r["recipe"] == recipe]
-            mean, low, high = bootstrap_mean(seed_mean(runs))
-            sps = sum(r["seconds_per_step"] for r in runs) / len(runs)
-            ratio = f" ({sps / ref['seconds_per_step']:.2f}x)" if ref else ""
-            rows.append([key, f"CFENetTrainer, {recipe}", len(runs), runs[0]["steps"], f"{sps:.3f}{ratio}",
-                         interval(mean, low, high), f"{100 * (mean - ref['test_mdice']):+.1f}" if ref else "—",
-                         runs[0]["test_cases"]])
-    return rows
-
-
-PARITY_COLUMNS = ["set", "method", "seeds", "steps of 16", "s/step", "test mDice [95 % CI]", "− reference",
-                  "test images"]
-
-
-def factor_rows(state: dict) -> list[list]:
-    """Per set and recipe: fold-0 validation mDice over seeds, and the paired difference from the base recipe."""
-    base_recipe, rows = state.get("base_recipe"), []
-    runs = list(state.get("factors", {}).values())
-    for key in dict.fromkeys(r["set"] for r in runs):
-        base = [r for r in runs if r["set"] == key and r["recipe"] == base_recipe]
-        for recipe in dict.fromkeys(r["recipe"] for r in runs if r["set"] == key):
-            mine = [r for r in runs if r["set"] == key and r["recipe"] == recipe]
-            mean, low, high = bootstrap_mean(seed_mean(mine))
-            shared = {r["seed"] for r in mine} & {r["seed"] for r in base}
-            versus = ["—", "—"]
-            if recipe != base_recipe and shared:
-                d = paired_bootstrap(seed_mean([r for r in base if r["seed"] in shared]),
-                                     seed_mean([r for r in mine if r["seed"] in shared]))
-                versus = [interval(d.mean, d.low, d.high, signed=True), d.verdict]
-            rows.append([key, recipe, ",".join(str(r["seed"]) for r in mine), mine[0]["steps"],
-                         f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}", interval(mean, low, high),
-                         mine[0]["val_cases"], *versus])
-    return rows
-
-
-FACTOR_COLUMNS = ["set", "recipe", "seeds", "steps of 16", "s/step", "val mDice [95 % CI]", "val cases",
-                  "− base recipe [95 % CI]", "verdict"]
-
-
-def cfenet_id(run: dict) -> str:
-    """The CFENet a diffusion run was trained on: its `cfenet` entry, else the factor run of its set, recipe and seed."""
-    return run.get("cfenet", f"{run['set']}/{run['recipe']}/s{run['seed']}")
-
-
-def cfenet_run(state: dict, run: dict) -> dict | None:
-    """That CFENet's recorded validation run: a factor run, or a retrained CFENet of `cfenets`."""
-    return {**state.get("factors", {}), **state.get("cfenets", {})}.get(cfenet_id(run))
-
-
-def diffusion_rows(state: dict) -> list[list]:
-    """Per set and DNet recipe: fold-0 validation mDice over seeds, paired against the CFENet each DNet was trained on
-    and against the base DNet recipe (the paper's settings) on the same CFENet."""
-    base_recipe, rows = state.get("base_dnet_recipe"), []
-    runs = list(state.get("diffusion", {}).values())
-    for key in dict.fromkeys(r["set"] for r in runs):
-        for recipe in dict.fromkeys(r["dnet_recipe"] for r in runs if r["set"] == key):
-            mine = [r for r in runs if r["set"] == key and r["dnet_recipe"] == recipe]
-            mean, low, high = bootstrap_mean(seed_mean(mine))
-            own = [c for c in (cfenet_run(state, r) for r in mine) if c]
-            d = paired_bootstrap(seed_mean(own), seed_mean(mine)) if own else None
-            versus_cfenet = [interval(d.mean, d.low, d.high, signed=True), d.verdict] if d else ["—", "—"]
-            base = [b for b in runs if b["set"] == key and b["dnet_recipe"] == base_recipe
-                    and cfenet_id(b) in {cfenet_id(r) for r in mine}]
-            versus_base = ["—", "—"]
-            if recipe != base_recipe and base:
-                e = paired_bootstrap(seed_mean(base), seed_mean([r for r in mine if cfenet_id(r) in
-                                                                 {cfenet_id(b) for b in base}]))
-                versus_base = [interval(e.mean, e.low, e.high, signed=True), e.verdict]
-            rows.append([key, recipe, mine[0]["recipe"], ",".join(cfenet_id(r).rsplit("/s", 1)[1] for r in mine),
-                         mine[0]["steps"], f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}",
-                         interval(mean, low, high), *versus_cfenet, *versus_base])
-    return rows
-
-
-DIFFUSION_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "DNet steps of 16", "s/step",
-                     "val mDice [95 % CI]", "− its CFENet [95 % CI]", "verdict", "− paper settings [95 % CI]", "verdict"]
-
-
-def block_recipe_diffusion(p: dict) -> list[str]:
-    return md_table(DIFFUSION_COLUMNS, diffusion_rows(p))
-
-
-def block_dnet_recipes(p: dict) -> list[str]:
-    """What each DNet recipe changes on top of its CFENet's plan."""
-    return md_table(["DNet recipe", "changes"], [[name, "; ".join(describe_changes(c)) or
-                                                  "none (the plan's, i.e. the paper's, diffusion settings)"]
-                                                 for name, c in p.get("dnet_recipes", {}).items()])
-
-
-def block_recipe_parity(p: dict) -> list[str]:
-    return md_table(PARITY_COLUMNS, parity_rows(p))
-
-
-def block_recipe_factors(p: dict) -> list[str]:
-    return md_table(FACTOR_COLUMNS, factor_rows(p))
-
-
-def describe_changes(changes: dict, prefix: str = "") -> list[str]:
-    """Plan changes as 'dotted.key = value' items; an augmentation entry by the name of its profile."""
-    items = []
-    for k, v in changes.items():
-        key = f"{prefix}{k}"
-        profile = next((n for n, prof in AUGMENTATION_PROFILES.items() if to_dict(prof) == v), None)
-        if k == "augmentation" and profile:
-            items.append(f"{key} = {profile} profile")
-        elif isinstance(v, dict):
-            items += describe_changes(v, key + ".")
-        else:
-            items.append(f"{key} = {json.dumps(v)}")
-    return items
-
-
-def block_recipes(p: dict) -> list[str]:
-    """What each recipe changes in the cpu plan."""
-    return md_table(["recipe", "changes to the cpu plan"],
-                    [[name, "; ".join(describe_changes(c)) or "none (the plan as planned)"]
-                     for name, c in p.get("recipes", {}).items()])
-
-
 def block_tta(p: dict) -> list[str]:
     """usd_predict --tta against plain prediction, paired on the same test images, with the cost ratio."""
     rows = []

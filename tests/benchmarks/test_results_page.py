@@ -5,7 +5,8 @@ import pytest
 
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
-from benchmarks.results_page import BLOCKS, PAGE, RESULTS, diffusion_rows, factor_rows, parity_rows, update_page
+from benchmarks.recipe_tables import diffusion_rows, factor_rows, parity_rows
+from benchmarks.results_page import BLOCKS, PAGE, RESULTS, update_page
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
 
