@@ -27,7 +27,8 @@ def dnet_step_loss(net: torch.nn.Module, schedule: DiffusionSchedule, policy, tr
     t, alpha, beta, stage = policy.sample(images.shape[0], device=images.device)
     noise = torch.randn_like(target, dtype=torch.float32)
     x0 = mask_to_x0(target)
-    source = noising_source(net, schedule, training.own_estimate_probability, images, x0, t, autocast_factory)
+    source = noising_source(net, schedule, training.own_estimate_probability, images, x0, t, autocast_factory,
+                            lowest_t=training.staged.low_threshold - 1)
     x_t = schedule.q_sample(source, t, noise)
     eps = schedule.eps_from_x0(x_t, t, x0)  # = noise unless x_t was built from DNet's own estimate
     with autocast_factory():
@@ -39,12 +40,16 @@ def dnet_step_loss(net: torch.nn.Module, schedule: DiffusionSchedule, policy, tr
 
 def noising_source(net: torch.nn.Module, schedule: DiffusionSchedule, probability: float, images: torch.Tensor,
                    x0: torch.Tensor, t: torch.Tensor,
-                   autocast_factory: Callable[[], AbstractContextManager]) -> torch.Tensor:
-    """What x_t is noised from: the true mask, or (for `probability` of the samples below the rapid stage) DNet's
-    own detached one-step estimate from pure noise, as the sampler's later steps see it."""
+                   autocast_factory: Callable[[], AbstractContextManager], lowest_t: int = 0) -> torch.Tensor:
+    """What x_t is noised from: the true mask, or (for `probability` of the samples with lowest_t <= t < T-1, the
+    times the staged sampler reaches from its own estimates) DNet's own detached one-step estimate from pure noise.
+
+    Below lowest_t the eps target (x_t - sqrt(abar) x0) / sqrt(1 - abar) of an estimate that misses the mask grows
+    without bound as abar -> 1 (about 100 per wrong pixel at t = 0) and would swamp the loss; the sampler never
+    queries those times from its own estimate."""
     if probability <= 0:
         return x0
-    chosen = (torch.rand(x0.shape[0], device=x0.device) < probability) & (t < schedule.timesteps - 1)
+    chosen = (torch.rand(x0.shape[0], device=x0.device) < probability) & (t < schedule.timesteps - 1) & (t >= lowest_t)
     if not chosen.any():
         return x0
     t_first = torch.full_like(t, schedule.timesteps - 1)
