@@ -52,7 +52,10 @@ def noising_source(net: torch.nn.Module, schedule: DiffusionSchedule, probabilit
     chosen = (torch.rand(x0.shape[0], device=x0.device) < probability) & (t < schedule.timesteps - 1) & (t >= lowest_t)
     if not chosen.any():
         return x0
-    t_first = torch.full_like(t, schedule.timesteps - 1)
+    rows = chosen.nonzero().flatten()  # the extra forward pass runs on the chosen rows alone
+    t_first = torch.full_like(t[rows], schedule.timesteps - 1)
     with torch.no_grad(), autocast_factory():
-        logits = net(images, torch.randn_like(x0), t_first, decoders=("x0",))["x0"].float()
-    return torch.where(chosen[:, None, None, None], logits_to_x0(logits), x0)
+        logits = net(images[rows], torch.randn_like(x0[rows]), t_first, decoders=("x0",))["x0"].float()
+    source = x0.clone()
+    source[rows] = logits_to_x0(logits).to(x0.dtype)
+    return source
