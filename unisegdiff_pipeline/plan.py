@@ -220,7 +220,8 @@ class Staple:
 
 @dataclass(frozen=True)
 class Inference:
-    """Sampler, noises, fusion and threshold; `steps` and `decoder` belong to the uniform sampler."""
+    """Sampler, noises, fusion and threshold; `steps` and `decoder` belong to the uniform sampler; `cfenet_weight` is
+    the share of CFENet's own probability in the fused one (0: the paper's, the samples alone)."""
 
     sampler: str = "staged"
     num_samples: int = 10
@@ -234,6 +235,7 @@ class Inference:
     clip_x0: bool = True
     fusion: str = "staple"
     staple: Staple = Staple()
+    cfenet_weight: float = 0.0
     threshold: float = 0.5
     batch_images: int = 8
 
@@ -242,6 +244,8 @@ class Inference:
         _choice(self.final_decoder, DECODERS, "final_decoder")
         _choice(self.decoder, DECODERS, "decoder")
         _choice(self.fusion, FUSIONS, "fusion")
+        if not 0.0 <= self.cfenet_weight <= 1.0:
+            raise ValueError(f"cfenet_weight {self.cfenet_weight} is not in [0, 1]")
 
 
 # ------------------------------------------------------------------ the plan

@@ -17,10 +17,12 @@ from unisegdiff_pipeline.plan import Inference
 
 @dataclass
 class SampleResult:
-    """masks [B, S, H, W] bool (S samples per image) and their soft probabilities (x0_hat + 1) / 2."""
+    """masks [B, S, H, W] bool (S samples per image), their soft probabilities (x0_hat + 1) / 2, and CFENet's own
+    probability [B, 1, H, W] of the same images (computed anyway for the condition)."""
 
     masks: torch.Tensor
     probabilities: torch.Tensor
+    cfenet_probabilities: torch.Tensor | None = None
 
 
 def _rows(x: torch.Tensor, batch: int, sl: slice) -> torch.Tensor:
@@ -42,9 +44,10 @@ class _Sampler:
         self.schedule, self.cfenet, self.dnet = schedule, cfenet, dnet
         self.num_samples, self.eta, self.clip_x0 = num_samples or inference.num_samples, inference.eta, inference.clip_x0
 
-    def _condition(self, images: torch.Tensor) -> list:
-        _, cf = self.cfenet.forward_features(images)
-        return self.dnet.prepare_condition(cf)
+    def _condition(self, images: torch.Tensor) -> tuple[list, torch.Tensor]:
+        """DNet's condition cache and CFENet's own probability [B, 1, H, W]."""
+        logits, cf = self.cfenet.forward_features(images)
+        return self.dnet.prepare_condition(cf), torch.sigmoid(logits.float())
 
     def _noise(self, images: torch.Tensor, generator: torch.Generator | None,
                noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -73,9 +76,9 @@ class _Sampler:
         return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
 
     @staticmethod
-    def _result(x0: torch.Tensor, batch: int) -> SampleResult:
+    def _result(x0: torch.Tensor, batch: int, cfenet_probabilities: torch.Tensor) -> SampleResult:
         prob = ((x0 + 1) / 2).clamp(0, 1).reshape(batch, -1, *x0.shape[2:])
-        return SampleResult(prob > 0.5, prob)
+        return SampleResult(prob > 0.5, prob, cfenet_probabilities)
 
 
 
@@ -100,7 +103,7 @@ class StagedSampler(_Sampler):
                noise: torch.Tensor | None = None) -> SampleResult:
         """2N masks per image: N from the mask trajectory, then N from the noise trajectory."""
         batch, n = images.shape[0], self.num_samples
-        cond = self._condition(images)
+        cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)
         t_first, middle = self.schedule.timesteps - 1, self.timesteps()
         # rapid segmentation stage: one x0 step from pure noise to t = high - 1
@@ -123,7 +126,7 @@ class StagedSampler(_Sampler):
         t_last, decoder = middle[-1], self.final_decoder
         out = self.dnet(xx, self._tensor_t(t_last, xx), cond, (decoder,))[decoder]
         x0, _ = self._from_eps(xx, t_last, out) if decoder == "eps" else self._from_x0_logits(xx, t_last, out)
-        return self._result(x0, batch)
+        return self._result(x0, batch, cfenet_p)
 
 
 class UniformSampler(_Sampler):
@@ -144,7 +147,7 @@ class UniformSampler(_Sampler):
     def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
-        cond = self._condition(images)
+        cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)
         ts = self.timesteps()
         x0 = x
@@ -152,7 +155,7 @@ class UniformSampler(_Sampler):
             out = self.dnet(x, self._tensor_t(t, x), cond, (self.decoder,))[self.decoder]
             x0, eps = self._from_x0_logits(x, t, out) if self.decoder == "x0" else self._from_eps(x, t, out)
             x = self.schedule.ddim_step(x, t, t_prev, x0, eps, self.eta, generator)
-        return self._result(x0, batch)
+        return self._result(x0, batch, cfenet_p)
 
 
 class OneStepSampler(_Sampler):
@@ -162,11 +165,11 @@ class OneStepSampler(_Sampler):
     def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
-        cond = self._condition(images)
+        cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)
         t = self.schedule.timesteps - 1
         x0, _ = self._from_x0_logits(x, t, self.dnet(x, self._tensor_t(t, x), cond, ("x0",))["x0"])
-        return self._result(x0, batch)
+        return self._result(x0, batch, cfenet_p)
 
 
 def build_sampler(inference: Inference, schedule: DiffusionSchedule, cfenet: CFENet, dnet: DNet,

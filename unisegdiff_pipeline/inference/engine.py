@@ -32,7 +32,7 @@ class FoldModel:
         if self.dnet is None:
             with torch.no_grad():
                 p = torch.sigmoid(self.cfenet(images).float())
-            return SampleResult(p > 0.5, p)
+            return SampleResult(p > 0.5, p, p)
         sampler = build_sampler(self.inference, self.schedule, self.cfenet, self.dnet, num_samples)
         return sampler.sample(images, generator, noise)
 
@@ -114,7 +114,9 @@ class Prediction:
 
 
 def fuse(results: list[SampleResult], inference: Inference) -> Prediction:
-    """All folds' masks enter one fusion: STAPLE (default), 'mean' of probabilities, or 'single' (last sample)."""
+    """All folds' masks enter one fusion: STAPLE (default), 'mean' of probabilities, or 'single' (last sample);
+    with `cfenet_weight` w > 0 the fused probability is (1 - w) times that plus w times the mean of the CFENets' own
+    probabilities. The uncertainty is the samples' alone."""
     masks = torch.cat([r.masks for r in results], dim=1)
     probs = torch.cat([r.probabilities for r in results], dim=1).float()
     kind = inference.fusion
@@ -124,6 +126,9 @@ def fuse(results: list[SampleResult], inference: Inference) -> Prediction:
         probability = probs[:, -1] if kind == "single" else probs[:, 0]
     else:  # mean
         probability = probs.mean(1)
+    if inference.cfenet_weight > 0:
+        cfenet = torch.cat([r.cfenet_probabilities for r in results], dim=1).float().mean(1)
+        probability = (1 - inference.cfenet_weight) * probability + inference.cfenet_weight * cfenet
     uncertainty = masks.float().var(dim=1, unbiased=False)  # p(1-p) of the binary samples, in [0, 0.25]
     return Prediction(probability, masks, uncertainty)
 
@@ -133,7 +138,11 @@ MIRRORS = ((), (3,), (2,), (2, 3))
 
 
 def _unflip(result: SampleResult, dims: tuple[int, ...]) -> SampleResult:
-    return SampleResult(result.masks.flip(dims), result.probabilities.flip(dims)) if dims else result
+    if not dims:
+        return result
+    cfenet = result.cfenet_probabilities
+    return SampleResult(result.masks.flip(dims), result.probabilities.flip(dims),
+                        None if cfenet is None else cfenet.flip(dims))
 
 
 def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, seed: int = 0,

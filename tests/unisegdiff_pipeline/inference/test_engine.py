@@ -43,3 +43,29 @@ def test_mirroring_fuses_four_passes_and_commutes_with_flipping_the_image():
             torch.testing.assert_close(b.probability, a.probability.flip([d - 1 for d in dims]), atol=1e-5, rtol=0)
     plain = predict_batch([m], image, Inference(fusion="mean"))
     assert plain.samples.shape[1] == 1 and not torch.allclose(plain.probability, a.probability)
+
+
+def test_cfenet_weight_blends_cfenet_probability_into_the_fused_samples():
+    m = model(True)
+    image = torch.randn(1, 1, 32, 32)
+    samples = predict_batch([m], image, Inference(fusion="mean"), seed=3)
+    with torch.no_grad():
+        cfenet = torch.sigmoid(m.cfenet(image))[:, 0]
+    for w in (0.5, 1.0):
+        blended = predict_batch([m], image, Inference(fusion="mean", cfenet_weight=w), seed=3)
+        torch.testing.assert_close(blended.probability, (1 - w) * samples.probability + w * cfenet, atol=1e-5, rtol=0)
+        torch.testing.assert_close(blended.uncertainty, samples.uncertainty)  # the samples' spread alone
+    mirrored = predict_batch([m], image, Inference(fusion="mean", cfenet_weight=1.0), seed=3, mirror=True)
+    with torch.no_grad():
+        views = [torch.sigmoid(m.cfenet(image.flip(d))).flip(d) if d else torch.sigmoid(m.cfenet(image))
+                 for d in ((), (3,), (2,), (2, 3))]
+    torch.testing.assert_close(mirrored.probability, torch.stack(views).mean(0)[:, 0], atol=1e-5, rtol=0)
+
+
+def test_cfenet_weight_outside_zero_to_one_is_refused():
+    import pytest
+
+    from unisegdiff_pipeline.errors import USDError
+
+    with pytest.raises(USDError, match="cfenet_weight"):
+        from_dict(Inference, {"cfenet_weight": 1.5}, "the test")

@@ -42,4 +42,4 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
         assert final["model_record"]["architecture"]["dnet"]["dca_levels"] == []
     if name == "UniSegDiffPaperTrainer":  # the paper's settings whatever the plan says
         assert final["model_record"]["architecture"]["dnet"]["eps_parameterization"] == "direct"
-        assert (inference["sampler"], inference["final_decoder"]) == ("staged", "eps")
+        assert (inference["sampler"], inference["final_decoder"], inference["cfenet_weight"]) == ("staged", "eps", 0.0)
