@@ -5,7 +5,8 @@ factor costs.
     python -m benchmarks.recipe_parity --data ../shared/data factors --seeds 0 1
 
 `parity`: for each set (Kvasir and CVC-ClinicDB 1,700 steps of 16, BUSI 1,500), runs the reference script as it is
-(`../shared/yardstick/plain_unet.py`, trained on the set's images of --data, scored on those of --test-data) and our
+(`../shared/yardstick/plain_unet.py`, trained on the set's images of --data, scored on those of --test-data;
+benchmarks/reference_run.py runs it and keeps its Dice per test image, so that ours is paired with it) and our
 pipeline as a user runs it (cpu plan with the recipe's changes, `usd_train all -tr CFENetTrainer_<N>epochs` with N
 epochs making the same number of steps, `usd_predict`, `usd_evaluate` at the original image size). The test images
 are for this final report only.
@@ -46,6 +47,7 @@ from benchmarks.results_page import refresh
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, plans_name
 from benchmarks.tables import md_table
 
+from dataset_conversion.common import sanitize_case_name
 from planning.planner import normalization_for
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
@@ -281,33 +283,57 @@ class Bench:
 
     # -------------------------------------------------------------- the reference
     def run_reference(self, key: str) -> dict:
+        """The reference script on the set's images, run as it is (benchmarks/reference_run.py records its Dice per
+        test image); a run recorded before its per-image Dice were kept is run again."""
         refs = self.state.setdefault("parity", {}).setdefault("reference", {})
-        if key in refs:
+        if "case_dice" in refs.get(key, {}):
             return refs[key]
+        self.prepare(key, with_test=True)
         _, sub, _, steps, images, masks, *_ = SETS[key]
         steps = self.steps or steps
 
         def folders(root: Path, spec: str) -> str:
             return ",".join(str(root / sub / f) for f in spec.split(","))
 
-        log = self.work / "logs" / f"reference_{key}.log"
-        cmd = [sys.executable, str(self.reference), folders(self.data, images), folders(self.data, masks),
-               folders(self.test_data, images), folders(self.test_data, masks), "128", f"{steps}steps"]
+        log, per_image = self.work / "logs" / f"reference_{key}.log", self.work / "logs" / f"reference_{key}.json"
+        cmd = [sys.executable, "-m", "benchmarks.reference_run", str(per_image), str(self.reference),
+               folders(self.data, images), folders(self.data, masks), folders(self.test_data, images),
+               folders(self.test_data, masks), "128", f"{steps}steps"]
         pattern = r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images"
         finished = log.is_file() and log.read_text().startswith("$ " + " ".join(cmd) + "\n") and \
-            re.search(pattern, log.read_text())
+            re.search(pattern, log.read_text()) and per_image.is_file()
         if not finished:  # a finished log of the same command is read, not run again
             if not self.reference.is_file():
                 raise SystemExit(f"error: the reference script {self.reference} does not exist. Fix: pass --reference, "
                                  f"or --skip-reference for our runs only")
-            log_run(cmd, log)
+            log_run(cmd, log, {"PYTHONPATH": str(REPO)})
         m = re.search(pattern, log.read_text())
         if not m:
             raise RuntimeError(f"the reference's last line was not understood; see {log}")
         refs[key] = {"steps": int(m[1]), "train_seconds": float(m[2]), "seconds_per_step": float(m[3]),
-                     "test_mdice": float(m[4]), "test_cases": int(m[5])}
+                     "test_mdice": float(m[4]), "test_cases": int(m[5]),
+                     "case_dice": reference_case_dice(load_json(per_image)["images"], self.test_cases(key))}
         self.save()
         return refs[key]
+
+    def test_cases(self, key: str) -> list[str]:
+        """The case ids of the set's converted test images."""
+        raw = self.work / "raw" / self.name(SETS[key][7], key, "Test")
+        return list(load_json(raw / "dataset.json")["tasks"])
+
+
+def reference_case_dice(images: dict[str, float], cases: list[str]) -> dict[str, float]:
+    """The reference's Dice per test image keyed by our case id: the one case named after the image's file, alone
+    (BUSI) or after its source folder (the polyp sources), as the converters name them."""
+    out = {}
+    for path, dice in images.items():
+        stem = sanitize_case_name(imageio.strip_ending(Path(path)))
+        matches = [c for c in cases if c == stem or c.endswith("_" + stem)]
+        if len(matches) != 1:
+            raise RuntimeError(f"the reference's test image {path} matches {len(matches)} converted cases "
+                               f"({', '.join(matches[:3]) or 'none'}); expected one")
+        out[matches[0]] = dice
+    return out
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ def test_parity_and_factors_two_steps(tmp_path):
     state = json.loads((tmp_path / "recipe_parity.json").read_text())
     ref = state["parity"]["reference"]["Kvasir"]
     assert (ref["steps"], ref["test_cases"]) == (2, 6) and 0 <= ref["test_mdice"] <= 1
+    # its Dice per test image, keyed by our case ids: the parity rows pair it with ours
+    assert sorted(ref["case_dice"]) == sorted(state["parity"]["ours"]["Kvasir/plan/s0"]["case_dice"])
+    assert abs(sum(ref["case_dice"].values()) / 6 - ref["test_mdice"]) < 1e-4
     ours = state["parity"]["ours"]
     assert set(ours) == {"Kvasir/plan/s0", "Kvasir/reference_like/s0"}
     for r in ours.values():

@@ -7,6 +7,8 @@ from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
 from benchmarks.recipe_tables import diffusion_rows, factor_rows, parity_rows
 from benchmarks.results_page import BLOCKS, PAGE, RESULTS, update_page
+from benchmarks.tables import interval
+from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 
 TASKS = ("BreastLesion", "ColonPolyp", "LungInfection", "EBHI_Polyp")
 
@@ -93,7 +95,13 @@ def test_parity_and_factor_rows():
                          for r in ("reference_like", "plan") for s in (0, 1)}}
     ref, ours = parity_rows(state)
     assert ref[:6] == ["Kvasir", "reference (plain_unet.py, run as it is)", 1, 1700, "0.750", "81.0"]
-    assert ours[4] == "0.600 (0.80x)" and ours[5] == "60.0 [60.0, 60.0]" and ours[6] == "-21.0"
+    assert ours[4] == "0.600 (0.80x)" and ours[5] == "60.0 [60.0, 60.0]" and ours[6:8] == ["-21.0", "—"]
+    # with the reference's Dice per image: paired on the same images, with an interval and a verdict
+    state["parity"]["reference"]["Kvasir"]["case_dice"] = {c: (0.7 if i % 2 else 0.9) for i, c in enumerate(cases)}
+    ref, ours = parity_rows(state)
+    assert ref[5] == interval(*bootstrap_mean(state["parity"]["reference"]["Kvasir"]["case_dice"]))
+    d = paired_bootstrap(state["parity"]["reference"]["Kvasir"]["case_dice"], {c: 0.6 for c in cases})
+    assert ours[6:8] == [interval(d.mean, d.low, d.high, signed=True), "worse"] and round(d.mean, 6) == -0.2
     base, plan = factor_rows(state)
     assert base[1:3] == ["reference_like", "0,1"] and base[-2:] == ["—", "—"]
     assert plan[-2:] == ["-10.0 [-10.0, -10.0]", "worse"]

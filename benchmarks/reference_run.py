@@ -1,0 +1,51 @@
+"""Run the plain-UNet reference script unmodified and keep its Dice per test image, each named by its file.
+
+usage: python -m benchmarks.reference_run OUT_JSON SCRIPT ARG...
+
+The script runs as it is (`runpy`, as `__main__`, with its own arguments) and prints what it always prints. It
+keeps its per-image Dice in the list `ds`, in the order it loaded its test images, and it loads every image before
+its mask with `PIL.Image.open`; so the opened files, recorded in order, name each Dice: the last 2 x len(ds) opens
+are the test pairs, image first. OUT_JSON gets {"images": {image path: Dice}} (written atomically).
+"""
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from unisegdiff_pipeline.jsonio import save_json
+
+
+def run_recorded(script: Path, args: list[str]) -> dict[str, float]:
+    """Run `script` with `args` as its command line; {test image path: its Dice} in the script's order."""
+    opened: list[str] = []
+    real_open = Image.open
+
+    def recording_open(fp, *a, **k):
+        opened.append(str(fp))
+        return real_open(fp, *a, **k)
+
+    argv, Image.open, sys.argv = sys.argv, recording_open, [str(script), *args]
+    try:
+        namespace = runpy.run_path(str(script), run_name="__main__")
+    finally:
+        Image.open, sys.argv = real_open, argv
+    dice, n_train = namespace.get("ds"), len(namespace.get("Xtr", ()))
+    if not isinstance(dice, list) or len(opened) != 2 * (n_train + len(dice)):
+        raise RuntimeError(f"{script} no longer keeps its per-image Dice in `ds` after loading image and mask pairs "
+                           f"with PIL.Image.open ({len(opened)} files opened); this runner needs updating for it")
+    return dict(zip(opened[len(opened) - 2 * len(dice)::2], (float(d) for d in dice)))
+
+
+def main() -> None:
+    """Command line: OUT_JSON SCRIPT ARG..."""
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    out, script, *args = sys.argv[1:]
+    save_json({"images": run_recorded(Path(script), args)}, out)
+
+
+if __name__ == "__main__":
+    main()
