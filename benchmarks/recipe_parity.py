@@ -328,7 +328,7 @@ def reference_case_dice(images: dict[str, float], cases: list[str]) -> dict[str,
     out = {}
     for path, dice in images.items():
         stem = sanitize_case_name(imageio.strip_ending(Path(path)))
-        matches = [c for c in cases if c == stem or c.endswith("_" + stem)]
+        matches = [c for c in cases if c == stem] or [c for c in cases if c.endswith("_" + stem)]
         if len(matches) != 1:
             raise RuntimeError(f"the reference's test image {path} matches {len(matches)} converted cases "
                                f"({', '.join(matches[:3]) or 'none'}); expected one")
