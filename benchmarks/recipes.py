@@ -55,7 +55,9 @@ DNET_RECIPES = {
     "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
     "final_step_x0": {"inference": {"final_decoder": "x0"}},
     "eps_x0_weighted_final_x0": {"training": {"eps_loss_weighting": "x0"}, "inference": {"final_decoder": "x0"}},
+    "cfenet_weight_quarter": {"inference": {"cfenet_weight": 0.25}},
     "cfenet_weight_half": {"inference": {"cfenet_weight": 0.5}},
+    "cfenet_weight_three_quarters": {"inference": {"cfenet_weight": 0.75}},
     "final_step_x0_cfenet_weight_half": {"inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
     "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
 }

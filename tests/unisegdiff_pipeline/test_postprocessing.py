@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.inference.best_configuration import Candidate, candidates, choose_postprocessing
 from unisegdiff_pipeline.postprocessing import postprocess
 
@@ -39,5 +40,16 @@ def test_candidates_of_a_diffusion_model_and_of_the_unet_baseline():
     assert [c.label for c in got] == ["final_staple_2", "final_staple_10", "final_x0_one_step", "best_staple_2",
                                       "best_staple_10", "best_x0_one_step"]
     assert Candidate("final", 1, "x0_one_step").inference_changes() == {"sampler": "one_step", "num_samples": 1,
-                                                                        "fusion": "single"}
+                                                                        "fusion": "single", "cfenet_weight": 0.0}
     assert [c.label for c in candidates(False, ["final"], [2], ["mean"])] == ["final"]
+
+
+def test_cfenet_weights_multiply_the_diffusion_candidates():
+    got = candidates(True, ["final"], [2], ["staple", "x0_one_step"], (0.0, 0.5))
+    assert [c.label for c in got] == ["final_staple_2", "final_x0_one_step", "final_staple_2_cfenet0.5",
+                                      "final_x0_one_step_cfenet0.5"]
+    assert got[2].inference_changes() == {"num_samples": 2, "fusion": "staple", "cfenet_weight": 0.5}
+    assert got[0].inference_changes() == {"num_samples": 2, "fusion": "staple", "cfenet_weight": 0.0}
+    assert [c.label for c in candidates(False, ["final"], [2], ["mean"], (0.0, 0.5))] == ["final"]
+    with pytest.raises(USDError, match="--cfenet-weights"):
+        candidates(True, ["final"], [2], ["staple"], (1.5,))

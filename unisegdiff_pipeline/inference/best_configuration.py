@@ -1,8 +1,9 @@
-"""Choosing the inference setup by cross-validation: checkpoint, noises, fusion and per-task postprocessing.
+"""Choosing the inference setup by cross-validation: checkpoint, noises, fusion, CFENet's share in the fused
+probability and per-task postprocessing.
 
 Every candidate samples each fold's own validation cases again with that fold's model (the validation's seed: the
 same noises per image for every candidate), the masks are scored against the raw labels, and the candidate with the
-highest unified mDice over all folds' cases wins (the cheaper one on a tie). Then, per task, a connected-component
+highest unified mDice over all folds' cases wins (on a tie the cheaper one, then the one with less of CFENet). Then, per task, a connected-component
 rule is kept where it raises the task's mDice on those masks.
 """
 from __future__ import annotations
@@ -30,19 +31,22 @@ CANDIDATES_FOLDER = "candidates"
 
 @dataclass(frozen=True)
 class Candidate:
-    """One way to run a model: its checkpoint and, for UniSegDiff models, the noises and the fusion."""
+    """One way to run a model: its checkpoint and, for UniSegDiff models, the noises, the fusion and CFENet's share
+    of the fused probability (inference.cfenet_weight)."""
 
     checkpoint: str
     num_samples: int | None = None  # None: the CFENet baseline, which does not sample
     fusion: str | None = None
+    cfenet_weight: float = 0.0
 
     @property
     def label(self) -> str:
         """A folder name for the candidate's masks."""
         if self.fusion is None:
             return self.checkpoint
-        return f"{self.checkpoint}_x0_one_step" if self.fusion == "x0_one_step" else \
+        label = f"{self.checkpoint}_x0_one_step" if self.fusion == "x0_one_step" else \
             f"{self.checkpoint}_{self.fusion}_{self.num_samples}"
+        return label + (f"_cfenet{self.cfenet_weight:g}" if self.cfenet_weight else "")
 
     @property
     def cost(self) -> int:
@@ -54,22 +58,29 @@ class Candidate:
         if self.fusion is None:
             return {}
         if self.fusion == "x0_one_step":
-            return {"sampler": "one_step", "num_samples": 1, "fusion": "single"}
-        return {"num_samples": int(self.num_samples), "fusion": self.fusion}
+            changes = {"sampler": "one_step", "num_samples": 1, "fusion": "single"}
+        else:
+            changes = {"num_samples": int(self.num_samples), "fusion": self.fusion}
+        return {**changes, "cfenet_weight": self.cfenet_weight}
 
 
-def candidates(uses_dnet: bool, checkpoints: list[str], noises: list[int], fusions: list[str]) -> list[Candidate]:
+def candidates(uses_dnet: bool, checkpoints: list[str], noises: list[int], fusions: list[str],
+               cfenet_weights: tuple[float, ...] = (0.0,)) -> list[Candidate]:
     """Every combination to score; the CFENet baseline varies its checkpoint alone."""
     unknown = sorted(set(fusions) - set(FUSIONS))
     if unknown:
         raise USDError(f"unknown fusion {unknown[0]} (choose among {', '.join(FUSIONS)})")
+    outside = [w for w in cfenet_weights if not 0.0 <= w <= 1.0]
+    if outside:
+        raise USDError(f"CFENet weight {outside[0]:g} is not in [0, 1]. Fix: give --cfenet-weights between 0 and 1")
     if not uses_dnet:
         return [Candidate(c) for c in checkpoints]
     out = []
     for c in checkpoints:
-        out += [Candidate(c, n, f) for f in fusions if f != "x0_one_step" for n in noises]
-        if "x0_one_step" in fusions:
-            out.append(Candidate(c, 1, "x0_one_step"))
+        for w in dict.fromkeys(cfenet_weights):
+            out += [Candidate(c, n, f, w) for f in fusions if f != "x0_one_step" for n in noises]
+            if "x0_one_step" in fusions:
+                out.append(Candidate(c, 1, "x0_one_step", w))
     return out
 
 
@@ -132,9 +143,10 @@ def choose_postprocessing(scores: dict[str, dict[str, dict]], tasks: dict[str, s
 
 
 def find_best(models: list[Path], folds: list[str] | None, raw: Path, checkpoints: list[str], noises: list[int],
-              fusions: list[str], seed: int, device: str | None = None) -> InferenceSetup:
+              fusions: list[str], seed: int, device: str | None = None,
+              cfenet_weights: tuple[float, ...] = (0.0,)) -> InferenceSetup:
     """The best (model, candidate, postprocessing) by cross-validation on the folds' validation cases; `noises`
-    None tries the plan's N, half of it and 2."""
+    None tries the plan's N, half of it and 2; each CFENet weight is tried with every sampling candidate."""
     tasks = json.loads((raw / "dataset.json").read_text())["tasks"]
     rows, best = [], None
     for model in models:
@@ -145,14 +157,14 @@ def find_best(models: list[Path], folds: list[str] | None, raw: Path, checkpoint
         record = load_record(model / f"fold_{model_folds[0]}")
         n = record.inference.num_samples
         for candidate in candidates(record.uses_dnet, checkpoints, noises or sorted({n, max(1, n // 2), min(n, 2)}),
-                                    fusions):
+                                    fusions, cfenet_weights):
             masks = score_candidate(model, model_folds, candidate, raw, tasks, seed, device)
             summary = evaluate_folders(raw / "labelsTr", masks_folder_of(masks), {c: tasks[c] for c in masks},
                                        cases=sorted(masks))
             row = {"model": model.name, "folds": model_folds, "candidate": candidate.label,
                    "mdice": round(summary["unified"]["mDice"], 6)}
             rows.append(row)
-            key = (row["mdice"], -candidate.cost)
+            key = (row["mdice"], -candidate.cost, -candidate.cfenet_weight)
             if best is None or key > best[0]:
                 best = (key, model, model_folds, candidate, masks)
     _, model, model_folds, candidate, masks = best

@@ -322,11 +322,14 @@ def test_find_best_configuration_writes_the_setup_and_usd_predict_follows_it(env
     monkeypatch.setenv("USD_results", str(tmp_path / "res"))
     assert run_cli(find_best, ["-d", "903", "-tr", "UniSegDiffTrainer_1epochs", "-p", PLANS, "-f", "0", "1",
                                "--checkpoints", "final", "--num-samples", "1", "--fusions", "mean",
-                               "x0_one_step"]) == 0
+                               "x0_one_step", "--cfenet-weights", "0", "1"]) == 0
     model = tmp_path / "res" / DATASET / f"UniSegDiffTrainer_1epochs__{PLANS}"
     setup = load_setup(model)
-    assert setup.folds == ("0", "1") and [r["candidate"] for r in setup.candidates] == ["final_mean_1",
-                                                                                     "final_x0_one_step"]
+    assert setup.folds == ("0", "1") and [r["candidate"] for r in setup.candidates] == [
+        "final_mean_1", "final_x0_one_step", "final_mean_1_cfenet1", "final_x0_one_step_cfenet1"]
+    # weight 1 is CFENet's probability alone, whatever the sampling: both such candidates score the same
+    scores = {r["candidate"]: r["mdice"] for r in setup.candidates}
+    assert scores["final_mean_1_cfenet1"] == scores["final_x0_one_step_cfenet1"]
     assert setup.mdice >= max(r["mdice"] for r in setup.candidates) - 1e-9  # postprocessing only where it helps
     assert set(setup.postprocessing) == {"SynthCT", "SynthEndoscopy", "SynthUltrasound"}
     text = (model.parent / "inference_instructions.txt").read_text()
