@@ -244,8 +244,13 @@ class Inference:
         _choice(self.final_decoder, DECODERS, "final_decoder")
         _choice(self.decoder, DECODERS, "decoder")
         _choice(self.fusion, FUSIONS, "fusion")
-        if not 0.0 <= self.cfenet_weight <= 1.0:
-            raise ValueError(f"cfenet_weight {self.cfenet_weight} is not in [0, 1]")
+        check_cfenet_weight(self.cfenet_weight)
+
+
+def check_cfenet_weight(weight: float) -> None:
+    """Refuse a CFENet share of the fused probability outside [0, 1]."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"cfenet_weight {weight:g} is not in [0, 1]")
 
 
 # ------------------------------------------------------------------ the plan

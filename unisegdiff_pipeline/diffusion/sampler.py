@@ -22,7 +22,7 @@ class SampleResult:
 
     masks: torch.Tensor
     probabilities: torch.Tensor
-    cfenet_probabilities: torch.Tensor | None = None
+    cfenet_probabilities: torch.Tensor
 
 
 def _rows(x: torch.Tensor, batch: int, sl: slice) -> torch.Tensor:

@@ -3,8 +3,8 @@ probability and per-task postprocessing.
 
 Every candidate samples each fold's own validation cases again with that fold's model (the validation's seed: the
 same noises per image for every candidate), the masks are scored against the raw labels, and the candidate with the
-highest unified mDice over all folds' cases wins (on a tie the cheaper one, then the one with less of CFENet). Then, per task, a connected-component
-rule is kept where it raises the task's mDice on those masks.
+highest unified mDice over all folds' cases wins (on a tie the cheaper one, then the one with less of CFENet).
+Then, per task, a connected-component rule is kept where it raises the task's mDice on those masks.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from unisegdiff_pipeline.evaluation.metrics import case_metrics, summarize
 from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.inference_setup import InferenceSetup
 from unisegdiff_pipeline.model_record import load_record
+from unisegdiff_pipeline.plan import check_cfenet_weight
 from unisegdiff_pipeline.postprocessing import RULES, postprocess
 from unisegdiff_pipeline.results_layout import split_model_folder_name
 
@@ -70,9 +71,11 @@ def candidates(uses_dnet: bool, checkpoints: list[str], noises: list[int], fusio
     unknown = sorted(set(fusions) - set(FUSIONS))
     if unknown:
         raise USDError(f"unknown fusion {unknown[0]} (choose among {', '.join(FUSIONS)})")
-    outside = [w for w in cfenet_weights if not 0.0 <= w <= 1.0]
-    if outside:
-        raise USDError(f"CFENet weight {outside[0]:g} is not in [0, 1]. Fix: give --cfenet-weights between 0 and 1")
+    for w in cfenet_weights:
+        try:
+            check_cfenet_weight(w)
+        except ValueError as e:
+            raise USDError(f"{e}. Fix: give --cfenet-weights between 0 and 1") from None
     if not uses_dnet:
         return [Candidate(c) for c in checkpoints]
     out = []

@@ -140,9 +140,8 @@ MIRRORS = ((), (3,), (2,), (2, 3))
 def _unflip(result: SampleResult, dims: tuple[int, ...]) -> SampleResult:
     if not dims:
         return result
-    cfenet = result.cfenet_probabilities
     return SampleResult(result.masks.flip(dims), result.probabilities.flip(dims),
-                        None if cfenet is None else cfenet.flip(dims))
+                        result.cfenet_probabilities.flip(dims))
 
 
 def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, seed: int = 0,
