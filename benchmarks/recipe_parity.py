@@ -14,8 +14,9 @@ are for this final report only.
 `diffusion`: UniSegDiffTrainer's DNet, one DNet recipe at a time (`DNET_RECIPES`: the plan's paper settings and one
 suspect changed each), trained for --dnet-steps on top of the fold-0 CFENet of a recipe with the same seed, scored on
 the fold's validation cases and compared, paired, with that CFENet alone and with the paper's DNet settings. A recipe
-that changes inference alone (final_step_x0) trains nothing: the paper recipe's DNet samples the same validation
-cases again, with the same noises per image, under the recipe's inference settings.
+that adds inference changes to another recipe's (final_step_x0 to the paper's, ..._cfenet_weight_half to its
+training recipe's) trains nothing: that recipe's DNet samples the same validation cases again, with the same noises
+per image, under the recipe's inference settings.
 
 `factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
 trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
@@ -44,7 +45,8 @@ from benchmarks.common import bin_path, log_run, results_path, save_results
 from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
     factor_rows, parity_rows
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, plans_name
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, plans_name, \
+    trained_by
 from benchmarks.tables import md_table
 
 from dataset_conversion.common import sanitize_case_name
@@ -229,8 +231,9 @@ class Bench:
         cfenet = self.cfenet_instance(key, recipe, seed, self.train(key, recipe, seed, "0"))
         run_id = f"{cfenet}/{dnet_recipe}"
         if run_id not in runs:
-            if set(DNET_RECIPES[dnet_recipe]) == {"inference"}:
-                return self.resample(key, recipe, seed, dnet_recipe)
+            source = trained_by(dnet_recipe)
+            if source != dnet_recipe:
+                return self.resample(key, recipe, seed, dnet_recipe, source)
             runs[run_id] = {**self.validated(key, recipe, seed, dnet_recipe), "dnet_recipe": dnet_recipe,
                             "cfenet": cfenet}
             self.save()
@@ -254,10 +257,10 @@ class Bench:
                                                                         r["dnet_recipe"]) == (key, recipe, seed, dnet_recipe)]
         return done[0] if done else None
 
-    def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict:
-        """An inference-only DNet recipe: the base DNet recipe's trained fold, its validation cases sampled again with
-        the recipe's inference changes (the validation's seed: the same noises per image) and scored."""
-        base = self.run_factor(key, recipe, seed, BASE_DNET_RECIPE)
+    def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str, source: str) -> dict:
+        """A DNet recipe that adds inference changes to `source`'s: that recipe's trained fold, its validation cases
+        sampled again with the recipe's inference changes (the validation's seed: the same noises per image), scored."""
+        base = self.run_factor(key, recipe, seed, source)
         did = SETS[key][6]
         raw = self.work / "raw" / self.name(did, key, "Train")
         model = self.work / "res" / self.name(did, key, "Train") / model_folder_name(base["trainer"], base["plans"])
@@ -275,7 +278,7 @@ class Bench:
         summary = evaluate_folders(raw / "labelsTr", out, cases=cases)
         run_id = f"{cfenet_id(base)}/{dnet_recipe}"
         self.state["diffusion"][run_id] = {
-            **base, "dnet_recipe": dnet_recipe, "resampled_from": BASE_DNET_RECIPE,
+            **base, "dnet_recipe": dnet_recipe, "resampled_from": source,
             "wall_seconds": round(time.time() - start, 1), "val_cases": len(summary["cases"]),
             "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
         self.save()

@@ -59,9 +59,23 @@ DNET_RECIPES = {
     "cfenet_weight_half": {"inference": {"cfenet_weight": 0.5}},
     "cfenet_weight_three_quarters": {"inference": {"cfenet_weight": 0.75}},
     "final_step_x0_cfenet_weight_half": {"inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+    "condition_dropout_fifth": {"training": {"condition_dropout": 0.2}},
+    "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
+                                                   "inference": {"cfenet_weight": 0.5}},
     "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
+
+
+def trained_by(dnet_recipe: str) -> str:
+    """The DNet recipe whose trained DNet a recipe samples: the one with the same changes apart from inference's
+    ("paper" for an inference-only recipe); the recipe itself when it changes no inference setting or no recipe
+    holds its other changes."""
+    changes = DNET_RECIPES[dnet_recipe]
+    rest = {k: v for k, v in changes.items() if k != "inference"}
+    if rest == changes:
+        return dnet_recipe
+    return next((name for name, c in DNET_RECIPES.items() if c == rest), dnet_recipe)
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
 
 

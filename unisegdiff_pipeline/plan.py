@@ -193,6 +193,7 @@ class Training:
     eps_loss_weighting: str = "none"
     eps_loss_max_weight: float = 40.0
     own_estimate_probability: float = 0.0
+    condition_dropout: float = 0.0
     sampling: str = "uniform"
     num_workers: int = 8
     validation_batches_per_epoch: int = 4
@@ -201,6 +202,8 @@ class Training:
         _choice(self.timestep_policy, TIMESTEP_POLICIES, "timestep_policy")
         _choice(self.eps_loss_weighting, EPS_LOSS_WEIGHTINGS, "eps_loss_weighting")
         _choice(self.sampling, SAMPLING_MODES, "sampling")
+        if not 0.0 <= self.condition_dropout < 1.0:
+            raise ValueError(f"condition_dropout {self.condition_dropout:g} is not in [0, 1)")
 
     def phase(self, name: str) -> PhaseTraining:
         """The settings of phase 'cfenet' or 'dnet'."""

@@ -7,11 +7,17 @@ from unisegdiff_pipeline.networks.dnet import DECODERS
 
 
 class ConditionedDNet(torch.nn.Module):
-    """CFENet -> condition caches -> DNet as one module, so that DDP sees the whole training forward."""
+    """CFENet -> condition caches -> DNet as one module, so that DDP sees the whole training forward.
 
-    def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool):
+    `condition_dropout` p > 0 drops whole channels of every CF level with probability p in training mode (the rest
+    scaled by 1 / (1 - p)): CFENet's features of its own training images are better than those of unseen ones, and
+    a DNet that cannot copy every channel has to check them against x_t."""
+
+    def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool,
+                 condition_dropout: float = 0.0):
         super().__init__()
         self.cfenet, self.dnet, self.train_cfenet = cfenet, dnet, train_cfenet
+        self.condition_dropout = condition_dropout
 
     def forward(self, images: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
@@ -22,4 +28,6 @@ class ConditionedDNet(torch.nn.Module):
             self.cfenet.eval()
             with torch.no_grad():
                 _, cf = self.cfenet.forward_features(images)
+        if self.condition_dropout > 0 and self.training:
+            cf = [torch.nn.functional.dropout2d(f, self.condition_dropout) for f in cf]
         return self.dnet(x_t, t, self.dnet.prepare_condition(cf), decoders)

@@ -85,6 +85,29 @@ def test_gradients_reach_dnet_and_never_the_frozen_cfenet():
     assert not cfenet.training  # frozen CFENet runs in eval mode inside a training step
 
 
+def test_condition_dropout_drops_whole_cf_channels_in_training_only():
+    torch.manual_seed(0)
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        _, clean = cfenet.eval().forward_features(images)
+    seen = []
+    prepare = dnet.prepare_condition
+    dnet.prepare_condition = lambda cf: seen.append(cf) or prepare(cf)
+    model = ConditionedDNet(cfenet, dnet, train_cfenet=False, condition_dropout=0.5)
+    args = (images, torch.randn(2, 1, 64, 64), torch.tensor([10, 500]))
+    with torch.no_grad():
+        model.train()(*args)
+        model.eval()(*args)
+    dropped, kept = seen
+    for f, c in zip(dropped, clean):
+        zero = f.flatten(2).abs().amax(2) == 0  # [B, C]: channels dropped as a whole
+        assert 0 < zero.float().mean() < 1
+        torch.testing.assert_close(f[~zero], 2 * c[~zero])  # the rest scaled by 1 / (1 - p)
+    for f, c in zip(kept, clean):
+        torch.testing.assert_close(f, c)
+
+
 def test_joint_training_sends_gradients_into_cfenet():
     cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
     for m in dnet.inject:

@@ -276,11 +276,12 @@ def test_a_bad_value_or_misspelled_key_in_the_plan_is_one_clear_error(tiny_env, 
 
 
 def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
-    """Own-estimate noising, the x0-weighted eps loss, refinement at drawn t and the x0 final step run end to end."""
+    """Own-estimate noising, the x0-weighted eps loss, refinement at drawn t, condition dropout and the x0 final step
+    run end to end."""
     path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
     plans = json.loads(path.read_text())
     cfg = plans["configurations"]["2d"]
-    cfg["training"].update(own_estimate_probability=1.0, eps_loss_weighting="x0")
+    cfg["training"].update(own_estimate_probability=1.0, eps_loss_weighting="x0", condition_dropout=0.3)
     cfg["training"]["staged"]["refinement_t"] = "keep"
     cfg["inference"]["final_decoder"] = "x0"
     path.write_text(json.dumps(plans))
@@ -295,8 +296,17 @@ def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
         return out
 
     monkeypatch.setattr(steps, "noising_source", spy)
+    dropouts = []
+    dropout2d = torch.nn.functional.dropout2d
+
+    def dropout_spy(x, p=0.5, *args, **kwargs):
+        dropouts.append(p)
+        return dropout2d(x, p, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "dropout2d", dropout_spy)
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
     assert seen and any(seen)
+    assert dropouts and set(dropouts) == {0.3}  # every CF level of the DNet training steps, at the plan's rate
     summary = json.loads((fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "validation" / "summary.json").read_text())
     assert 0 <= summary["unified"]["mDice"] <= 1
     ckpt = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")

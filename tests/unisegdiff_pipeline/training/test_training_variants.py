@@ -5,13 +5,24 @@ import pytest
 
 from tests.conftest import run_cli
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
+from unisegdiff_pipeline.plan import PhaseTraining, Training
+from unisegdiff_pipeline.typed_config import patched
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import known_trainers
+from unisegdiff_pipeline.training.trainers.variants import UniSegDiffPaperTrainer
 
 from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
             "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer", "UniSegDiffPaperTrainer"]
+
+
+def test_paper_trainer_undoes_every_training_departure_of_the_plan():
+    departed = Training(cfenet=PhaseTraining(epochs=1, lr=1e-3), dnet=PhaseTraining(epochs=1, lr=1e-3),
+                        eps_loss_weighting="x0", own_estimate_probability=0.5, condition_dropout=0.3)
+    paper = patched(departed, UniSegDiffPaperTrainer.training_changes, "the test")
+    assert (paper.eps_loss_weighting, paper.own_estimate_probability, paper.condition_dropout) == ("none", 0.0, 0.0)
+    assert paper.staged.refinement_t == "zero"
 
 
 def test_all_built_in_variants_are_known():

@@ -173,7 +173,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         if phase == "dnet":
             self.ema = ModelEMA(self.dnet, self.training.ema_decay)
             self.cfenet.requires_grad_(self.train_cfenet_with_dnet)
-            net = ConditionedDNet(self.cfenet, self.dnet, self.train_cfenet_with_dnet)
+            net = ConditionedDNet(self.cfenet, self.dnet, self.train_cfenet_with_dnet, self.training.condition_dropout)
         self.train_net = net
         if self.world_size > 1:  # the CFENet head is unused in a joint DNet step, hence find_unused_parameters
             self.train_net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
