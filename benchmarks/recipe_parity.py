@@ -264,6 +264,13 @@ class Bench:
         did = SETS[key][6]
         raw = self.work / "raw" / self.name(did, key, "Train")
         model = self.work / "res" / self.name(did, key, "Train") / model_folder_name(base["trainer"], base["plans"])
+        if not (model / "fold_0" / "checkpoint_final.pth").is_file():
+            # its CFENet was retrained to the same scores, but the recorded DNet's checkpoint went with the old work
+            # folder: sampling a new DNet would pair this row with a DNet that is not the recorded one
+            raise SystemExit(f"error: {cfenet_id(base)}/{source} is recorded but its DNet checkpoint "
+                             f"{model / 'fold_0' / 'checkpoint_final.pth'} is gone, so {dnet_recipe} cannot sample it "
+                             f"again. Fix: run the recipe on another seed (--seeds), or remove that row from "
+                             f"benchmarks/results/recipe_parity.json to train it again")
         cases = sorted(base["case_dice"])
         inputs, out = model / f"inputs_{dnet_recipe}", model / f"validation_{dnet_recipe}"
         shutil.rmtree(inputs, ignore_errors=True)
