@@ -45,8 +45,8 @@ from benchmarks.common import bin_path, log_run, results_path, save_results
 from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
     factor_rows, parity_rows
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, plans_name, \
-    trained_by
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, \
+    dnet_plan_changes, plans_name, trained_by
 from benchmarks.tables import md_table
 
 from dataset_conversion.common import sanitize_case_name
@@ -169,7 +169,7 @@ class Bench:
             steps, changes, base, name = self.steps or SETS[key][3], RECIPES[recipe], "CFENetTrainer", recipe
         else:
             steps, base, name = self.dnet_steps, "UniSegDiffTrainer", f"{recipe}__{dnet_recipe}"
-            changes = deep_merge(RECIPES[recipe], DNET_RECIPES[dnet_recipe])
+            changes = dnet_plan_changes(recipe, dnet_recipe)
         plans = self.recipe_plan(key, name, changes, seed)
         folder, trainer, n_train, per_epoch, epochs = self.fold_folder(key, name, seed, fold, base, steps)
         cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]

@@ -117,7 +117,7 @@ def block_recipe_diffusion(p: dict) -> list[str]:
 def block_dnet_recipes(p: dict) -> list[str]:
     """What each DNet recipe changes on top of its CFENet's plan."""
     return md_table(["DNet recipe", "changes"], [[name, "; ".join(describe_changes(c)) or
-                                                  "none (the plan's, i.e. the paper's, diffusion settings)"]
+                                                  "none (the plan's diffusion training, the paper's sampling)"]
                                                  for name, c in p.get("dnet_recipes", {}).items()])
 
 

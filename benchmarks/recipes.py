@@ -46,7 +46,9 @@ RECIPES = {
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
 }
 BASE_RECIPE = "reference_like"  # what the factor rows are compared with
-# DNet recipe -> plan changes on top of its CFENet's recipe; "paper" is the plan's (the paper's) diffusion settings
+# DNet recipe -> plan changes on top of its CFENet's recipe and the paper's sampling; "paper" changes nothing: the
+# plan's diffusion training (the paper's) and the paper's sampling, whatever the preset's own sampling defaults
+PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
@@ -76,6 +78,13 @@ def trained_by(dnet_recipe: str) -> str:
     if rest == changes:
         return dnet_recipe
     return next((name for name, c in DNET_RECIPES.items() if c == rest), dnet_recipe)
+
+
+def dnet_plan_changes(recipe: str, dnet_recipe: str) -> dict:
+    """The plan changes a DNet recipe trains with: its CFENet recipe's, the paper's sampling, then its own."""
+    return deep_merge(deep_merge(RECIPES[recipe], {"inference": PAPER_SAMPLING}), DNET_RECIPES[dnet_recipe])
+
+
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
 
 

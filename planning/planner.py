@@ -5,7 +5,7 @@ from __future__ import annotations
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.networks.memory import activation_bytes_per_sample, parameter_count
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES, Architecture, CFENetArchitecture, Configuration, \
-    DNetArchitecture, PhaseTraining, Plans, Training
+    DNetArchitecture, Inference, PhaseTraining, Plans, Training
 
 PRESETS = {
     # the paper's setting: 256x256, batch from GPU memory (at most the paper's 64), 300 DNet epochs
@@ -18,12 +18,15 @@ PRESETS = {
         "image_normalization": "per_image",
         "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
+        "final_decoder": "eps", "cfenet_weight": 0.0,
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
     # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
     # learning rate, no clipping, the task's channel statistics; documentation/method.md, benchmarks/recipe_parity.py).
     # DNet keeps what it was measured with: half CFENet's width, GroupNorm, the longer phase and a v-parameterised eps
-    # decoder (BUSI's 5-minute UniSegDiff 63.1 instead of 53.0 with a direct head), cosine decay, the nnU-Net pipeline
+    # decoder (BUSI's 5-minute UniSegDiff 63.1 instead of 53.0 with a direct head), cosine decay, the nnU-Net pipeline.
+    # Sampling ends with the x0 decoder and fuses half CFENet's own probability: a short-trained DNet's eps decoder is
+    # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md)
     "cpu": {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
         "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
@@ -32,6 +35,7 @@ PRESETS = {
         "eps_parameterization": "v", "cfenet_downsampling": "max_pool", "image_normalization": "per_task",
         "phase_recipes": {"cfenet": {"lr_scheduler": "constant", "grad_clip_norm": None, "augmentation": "mirror"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
+        "final_decoder": "x0", "cfenet_weight": 0.5,
     },
 }
 DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
@@ -118,7 +122,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
         num_input_channels=channels,
         normalization={t: normalization_for(fp, p["image_normalization"]) for t, fp in sorted(tasks.items())},
-        architecture=arch, batch_size=batch_size, batch_size_estimate=batch, training=training)
+        architecture=arch, batch_size=batch_size, batch_size_estimate=batch, training=training,
+        inference=Inference(final_decoder=p["final_decoder"], cfenet_weight=p["cfenet_weight"]))
     return Plans(
         dataset_name=dataset_name, plans_name=plans_name or default_plans_name(preset), preset=preset,
         tasks={t: {"modality": fp["modality"], "num_cases": fp["num_cases"], "channels": fp["channels"]}

@@ -38,6 +38,7 @@ def test_plan_holds_every_setting():
     assert tr["sampling"] == "task_balanced"
     inf = cfg["inference"]
     assert (inf["num_samples"], inf["ddim_interval"], inf["eta"], inf["fusion"]) == (10, 30, 0.0, "staple")
+    assert (inf["final_decoder"], inf["cfenet_weight"]) == ("eps", 0.0)  # the paper's sampling
     assert inf["staple"] == {"iterations": 20, "init_sensitivity": 0.9, "init_fpr": 0.1, "prior": 0.5}
     assert 2 <= cfg["batch_size"] <= 64
 
@@ -85,6 +86,9 @@ def test_recipe_settings_come_from_the_preset():
         assert (tr[phase]["lr_scheduler"], tr[phase]["grad_clip_norm"]) == (r["lr_scheduler"], r["grad_clip_norm"])
         assert tr[phase]["augmentation"] == to_dict(AUGMENTATION_PROFILES[r["augmentation"]])
     assert isinstance(tr["seed"], int)
+    inf = cfg["inference"]
+    assert (inf["final_decoder"], inf["cfenet_weight"]) == (preset["final_decoder"], preset["cfenet_weight"])
+    assert (inf["final_decoder"], inf["cfenet_weight"]) != ("eps", 0.0)  # the cpu preset's own sampling
 
 
 def test_mirror_profile_turns_every_other_transform_off():

@@ -147,9 +147,10 @@ def choose_postprocessing(scores: dict[str, dict[str, dict]], tasks: dict[str, s
 
 def find_best(models: list[Path], folds: list[str] | None, raw: Path, checkpoints: list[str], noises: list[int],
               fusions: list[str], seed: int, device: str | None = None,
-              cfenet_weights: tuple[float, ...] = (0.0,)) -> InferenceSetup:
+              cfenet_weights: tuple[float, ...] | None = None) -> InferenceSetup:
     """The best (model, candidate, postprocessing) by cross-validation on the folds' validation cases; `noises`
-    None tries the plan's N, half of it and 2; each CFENet weight is tried with every sampling candidate."""
+    None tries the plan's N, half of it and 2; each CFENet weight (None: the plan's) is tried with every sampling
+    candidate."""
     tasks = json.loads((raw / "dataset.json").read_text())["tasks"]
     rows, best = [], None
     for model in models:
@@ -160,7 +161,7 @@ def find_best(models: list[Path], folds: list[str] | None, raw: Path, checkpoint
         record = load_record(model / f"fold_{model_folds[0]}")
         n = record.inference.num_samples
         for candidate in candidates(record.uses_dnet, checkpoints, noises or sorted({n, max(1, n // 2), min(n, 2)}),
-                                    fusions, cfenet_weights):
+                                    fusions, cfenet_weights or (record.inference.cfenet_weight,)):
             masks = score_candidate(model, model_folds, candidate, raw, tasks, seed, device)
             summary = evaluate_folders(raw / "labelsTr", masks_folder_of(masks), {c: tasks[c] for c in masks},
                                        cases=sorted(masks))

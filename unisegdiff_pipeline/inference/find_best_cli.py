@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", nargs="+", type=int, default=None,
                    help="noises per image to try (default: the plan's N, half of it and 2)")
     p.add_argument("--fusions", nargs="+", choices=FUSIONS, default=list(FUSIONS))
-    p.add_argument("--cfenet-weights", nargs="+", type=float, default=[0.0],
+    p.add_argument("--cfenet-weights", nargs="+", type=float, default=None,
                    help="CFENet's share of the fused probability to try with every candidate (inference.cfenet_weight, "
-                        "0 to 1; default 0, the paper's: the samples alone)")
+                        "0 to 1; default: the plan's alone; 0 is the paper's, the samples alone)")
     p.add_argument("--seed", type=int, default=0, help="seed of each image's noises (usd_predict's default)")
     p.add_argument("--device", choices=("cuda", "cpu", "mps"), default=None)
     return p
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = resolve_dataset_name(args.dataset, ("results", "raw"))
     models = [model_folder(dataset, t, args.plans, args.configuration) for t in args.trainers]
     setup = find_best(models, args.folds, paths.raw_dir() / dataset, args.checkpoints, args.num_samples,
-                      args.fusions, args.seed, args.device, tuple(args.cfenet_weights))
+                      args.fusions, args.seed, args.device,
+                      tuple(args.cfenet_weights) if args.cfenet_weights else None)
     chosen = model_folder(dataset, setup.trainer, args.plans, args.configuration)
     save_setup(setup, chosen)
     text = instructions(dataset, setup)

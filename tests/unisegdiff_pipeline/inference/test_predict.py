@@ -350,3 +350,11 @@ def test_find_best_configuration_writes_the_setup_and_usd_predict_follows_it(env
         image, _ = imageio.read_image(inputs[case])
         expected = postprocess(plain.predict_array(image, tasks[case]).mask, setup.postprocessing[tasks[case]])
         np.testing.assert_array_equal(mask, expected)
+    # without --cfenet-weights the candidates blend with the plan's weight (the cpu preset's, not 0)
+    assert run_cli(find_best, ["-d", "903", "-tr", "UniSegDiffTrainer_1epochs", "-p", PLANS, "-f", "0", "1",
+                               "--checkpoints", "final", "--num-samples", "1", "--fusions", "mean"]) == 0
+    from unisegdiff_pipeline.model_record import load_record
+
+    weight = load_setup(model).inference_changes["cfenet_weight"]
+    assert weight == load_record(model / "fold_0").inference.cfenet_weight == 0.5
+    assert [r["candidate"] for r in load_setup(model).candidates] == ["final_mean_1_cfenet0.5"]
