@@ -44,12 +44,12 @@ from pathlib import Path
 from benchmarks.common import bin_path, log_run, results_path, save_results
 from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
     factor_rows, parity_rows
+from benchmarks.reference_run import reference_case_dice
 from benchmarks.results_page import refresh
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, \
     dnet_plan_changes, plans_name, trained_by
 from benchmarks.tables import md_table
 
-from dataset_conversion.common import sanitize_case_name
 from planning.planner import normalization_for
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
@@ -330,20 +330,6 @@ class Bench:
         """The case ids of the set's converted test images."""
         raw = self.work / "raw" / self.name(SETS[key][7], key, "Test")
         return list(load_json(raw / "dataset.json")["tasks"])
-
-
-def reference_case_dice(images: dict[str, float], cases: list[str]) -> dict[str, float]:
-    """The reference's Dice per test image keyed by our case id: the one case named after the image's file, alone
-    (BUSI) or after its source folder (the polyp sources), as the converters name them."""
-    out = {}
-    for path, dice in images.items():
-        stem = sanitize_case_name(imageio.strip_ending(Path(path)))
-        matches = [c for c in cases if c == stem] or [c for c in cases if c.endswith("_" + stem)]
-        if len(matches) != 1:
-            raise RuntimeError(f"the reference's test image {path} matches {len(matches)} converted cases "
-                               f"({', '.join(matches[:3]) or 'none'}); expected one")
-        out[matches[0]] = dice
-    return out
 
 
 def main() -> None:

@@ -15,7 +15,23 @@ from pathlib import Path
 
 from PIL import Image
 
+from dataset_conversion.common import sanitize_case_name
+from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.jsonio import save_json
+
+
+def reference_case_dice(images: dict[str, float], cases: list[str]) -> dict[str, float]:
+    """The reference's Dice per test image keyed by our case id: the one case named after the image's file, alone
+    (BUSI) or after its source folder (the polyp sources), as the converters name them."""
+    out = {}
+    for path, dice in images.items():
+        stem = sanitize_case_name(imageio.strip_ending(Path(path)))
+        matches = [c for c in cases if c == stem] or [c for c in cases if c.endswith("_" + stem)]
+        if len(matches) != 1:
+            raise RuntimeError(f"the reference's test image {path} matches {len(matches)} converted cases "
+                               f"({', '.join(matches[:3]) or 'none'}); expected one")
+        out[matches[0]] = dice
+    return out
 
 
 def run_recorded(script: Path, args: list[str]) -> dict[str, float]:

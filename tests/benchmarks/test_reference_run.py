@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from benchmarks.recipe_parity import reference_case_dice
+from benchmarks.reference_run import reference_case_dice
 from tests.conftest import REPO
 
 # a stand-in with the reference's contract: loads image then mask for train and test, keeps the test Dice in `ds`
