@@ -49,6 +49,7 @@ BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 # DNet recipe -> plan changes on top of its CFENet's recipe and the paper's sampling; "paper" changes nothing: the
 # plan's diffusion training (the paper's) and the paper's sampling, whatever the preset's own sampling defaults
 PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
+DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
@@ -65,6 +66,11 @@ DNET_RECIPES = {
     "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
                                                    "inference": {"cfenet_weight": 0.5}},
     "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
+    # DNet built like the CFENet recipe that won at this budget (InstanceNorm, max-pool) instead of GroupNorm and
+    # strided convolutions, the pair that cost CFENet about 19 points
+    "dnet_instance_max_pool": DNET_INSTANCE_MAX_POOL,
+    "dnet_instance_max_pool_final_step_x0_cfenet_weight_half": {
+        **DNET_INSTANCE_MAX_POOL, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 

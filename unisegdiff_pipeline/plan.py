@@ -68,9 +68,11 @@ class DNetArchitecture:
     fusion: str = "concat_conv1x1"
     eps_parameterization: str = "direct"
     decoder_input_skip: bool = False
+    downsampling: str = "strided_conv"
 
     def __post_init__(self):
         _choice(self.norm, NORMS, "norm")
+        _choice(self.downsampling, DOWNSAMPLINGS, "downsampling")
         _choice(self.eps_parameterization, EPS_PARAMETERIZATIONS, "eps_parameterization")
 
 

@@ -37,4 +37,4 @@ def build_dnet(arch: Architecture, alphas_cumprod: torch.Tensor | None = None) -
     d = arch.dnet
     return DNet(list(d.widths), list(arch.cfenet.widths), d.blocks_per_level, d.norm, d.time_embedding_dim,
                 tuple(d.dca_levels), d.dca_heads, d.dca_mlp_ratio, 1, d.decoder_input_skip, d.eps_parameterization,
-                alphas_cumprod)
+                alphas_cumprod, d.downsampling)

@@ -38,7 +38,8 @@ class DNet(nn.Module):
     def __init__(self, widths: list[int], cf_widths: list[int], blocks_per_level: int = 2, norm: str = "instance",
                  time_embedding_dim: int = 128, dca_levels: tuple[int, ...] = (4, 5), dca_heads: int = 8,
                  dca_mlp_ratio: float = 2.0, in_channels: int = 1, decoder_input_skip: bool = False,
-                 eps_parameterization: str = "direct", alphas_cumprod: torch.Tensor | None = None):
+                 eps_parameterization: str = "direct", alphas_cumprod: torch.Tensor | None = None,
+                 downsampling: str = "strided_conv"):
         super().__init__()
         if len(widths) != len(cf_widths):
             raise ValueError("DNet and CFENet must have the same number of levels")
@@ -49,7 +50,7 @@ class DNet(nn.Module):
                                       nn.Linear(time_embedding_dim, time_embedding_dim), nn.SiLU())
         self.encoder = nn.ModuleList([
             Stage(in_channels if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2,
-                  time_embedding_dim) for l in range(len(widths))])
+                  time_embedding_dim, downsampling) for l in range(len(widths))])
         self.inject = nn.ModuleList([
             DualCrossAttention(widths[l], cf_widths[l], dca_heads, dca_mlp_ratio) if (l + 1) in self.dca_levels
             else FeatureFusion(widths[l], cf_widths[l]) for l in range(len(widths))])

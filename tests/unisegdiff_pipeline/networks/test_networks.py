@@ -215,3 +215,19 @@ def test_max_pool_downsampling_has_the_strided_variant_keys_and_shapes():
     assert all(blk.conv.stride == (1, 1) for stage in pooled.encoder for blk in stage.blocks)
     with pytest.raises(USDError, match="max_pool"):
         patched(SMALL, {"cfenet": {"downsampling": "avg"}}, "the test")
+
+
+def test_dnet_max_pool_downsampling_keeps_keys_and_shapes():
+    strided = build_dnet(SMALL)
+    pooled = build_dnet(patched(SMALL, {"dnet": {"downsampling": "max_pool"}}, "the test"))
+    assert strided.state_dict().keys() == pooled.state_dict().keys()
+    pooled.load_state_dict(strided.state_dict())
+    cfenet = build_cfenet(SMALL, 3)
+    _, cf = cfenet.forward_features(torch.randn(2, 3, 64, 64))
+    x_t, t = torch.randn(2, 1, 64, 64), torch.tensor([10, 999])
+    a = strided(x_t, t, strided.prepare_condition(cf))["x0"]
+    b = pooled(x_t, t, pooled.prepare_condition(cf))["x0"]
+    assert a.shape == b.shape == (2, 1, 64, 64) and not torch.allclose(a, b)
+    assert all(blk.conv.stride == (1, 1) for stage in pooled.encoder for blk in stage.blocks)
+    with pytest.raises(USDError, match="max_pool"):
+        patched(SMALL, {"dnet": {"downsampling": "avg"}}, "the test")
