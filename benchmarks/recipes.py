@@ -50,6 +50,7 @@ BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 # plan's diffusion training (the paper's) and the paper's sampling, whatever the preset's own sampling defaults
 PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
 DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
+CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
@@ -71,6 +72,12 @@ DNET_RECIPES = {
     "dnet_instance_max_pool": DNET_INSTANCE_MAX_POOL,
     "dnet_instance_max_pool_final_step_x0_cfenet_weight_half": {
         **DNET_INSTANCE_MAX_POOL, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+    # CFENet trained on in the DNet phase (its own loss and DNet's) at a tenth of DNet's learning rate;
+    # "_cfenet_alone" scores that fine-tuned CFENet's own head, the fair reference for what DNet adds to it
+    "cfenet_finetune_tenth": CFENET_FINETUNE_TENTH,
+    "cfenet_finetune_tenth_final_step_x0_cfenet_weight_half": {
+        **CFENET_FINETUNE_TENTH, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+    "cfenet_finetune_tenth_cfenet_alone": {**CFENET_FINETUNE_TENTH, "inference": {"cfenet_weight": 1.0}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 

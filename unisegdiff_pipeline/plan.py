@@ -196,6 +196,8 @@ class Training:
     eps_loss_max_weight: float = 40.0
     own_estimate_probability: float = 0.0
     condition_dropout: float = 0.0
+    cfenet_finetune_lr_factor: float = 0.0
+    cfenet_finetune_seg_weight: float = 1.0
     sampling: str = "uniform"
     num_workers: int = 8
     validation_batches_per_epoch: int = 4
@@ -206,6 +208,14 @@ class Training:
         _choice(self.sampling, SAMPLING_MODES, "sampling")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise ValueError(f"condition_dropout {self.condition_dropout:g} is not in [0, 1)")
+        if self.cfenet_finetune_lr_factor < 0 or self.cfenet_finetune_seg_weight < 0:
+            raise ValueError(f"cfenet_finetune_lr_factor ({self.cfenet_finetune_lr_factor:g}) and "
+                             f"cfenet_finetune_seg_weight ({self.cfenet_finetune_seg_weight:g}) must be >= 0")
+
+    @property
+    def cfenet_trains_with_dnet(self) -> bool:
+        """Whether CFENet's weights change in the DNet phase (0 lr factor: frozen, the paper's)."""
+        return self.cfenet_finetune_lr_factor > 0
 
     def phase(self, name: str) -> PhaseTraining:
         """The settings of phase 'cfenet' or 'dnet'."""

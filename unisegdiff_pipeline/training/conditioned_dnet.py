@@ -11,23 +11,26 @@ class ConditionedDNet(torch.nn.Module):
 
     `condition_dropout` p > 0 drops whole channels of every CF level with probability p in training mode (the rest
     scaled by 1 / (1 - p)): CFENet's features of its own training images are better than those of unseen ones, and
-    a DNet that cannot copy every channel has to check them against x_t."""
+    a DNet that cannot copy every channel has to check them against x_t. With `train_cfenet` and `cfenet_logits`
+    the output also holds CFENet's own segmentation logits under "cfenet", for its loss in a joint step."""
 
     def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool,
-                 condition_dropout: float = 0.0):
+                 condition_dropout: float = 0.0, cfenet_logits: bool = False):
         super().__init__()
         self.cfenet, self.dnet, self.train_cfenet = cfenet, dnet, train_cfenet
         self.condition_dropout = condition_dropout
+        self.cfenet_logits = cfenet_logits and train_cfenet
 
     def forward(self, images: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
         """DNet's decoder outputs (both by default) for noisy masks x_t at timesteps t, conditioned on the images."""
         if self.train_cfenet:
-            _, cf = self.cfenet.forward_features(images)
+            logits, cf = self.cfenet.forward_features(images)
         else:  # frozen: eval mode (instance-norm statistics fixed), no gradients
             self.cfenet.eval()
             with torch.no_grad():
-                _, cf = self.cfenet.forward_features(images)
+                logits, cf = self.cfenet.forward_features(images)
         if self.condition_dropout > 0 and self.training:
             cf = [torch.nn.functional.dropout2d(f, self.condition_dropout) for f in cf]
-        return self.dnet(x_t, t, self.dnet.prepare_condition(cf), decoders)
+        out = self.dnet(x_t, t, self.dnet.prepare_condition(cf), decoders)
+        return {**out, "cfenet": logits} if self.cfenet_logits else out

@@ -35,6 +35,8 @@ def dnet_step_loss(net: torch.nn.Module, schedule: DiffusionSchedule, policy, tr
         out = net(images, x_t, t)
     weight = eps_loss_weight(training.eps_loss_weighting, schedule.abar(t, x_t).flatten(), training.eps_loss_max_weight)
     loss, parts = staged_loss(out["eps"], eps, out["x0"], target, alpha, beta, weight)
+    if "cfenet" in out:  # CFENet fine-tuned in the DNet phase keeps its own segmentation loss
+        loss = loss + training.cfenet_finetune_seg_weight * segmentation_loss(out["cfenet"], target).mean()
     return loss, {s: parts["total"][stage == i] for i, s in enumerate(STAGES)}
 
 

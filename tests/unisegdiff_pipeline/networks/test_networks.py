@@ -117,6 +117,18 @@ def test_joint_training_sends_gradients_into_cfenet():
                                                           torch.tensor([10, 500]))
     out["x0"].mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in cfenet.encoder.parameters())
+    assert "cfenet" not in out
+
+
+def test_fine_tuned_cfenet_hands_out_its_own_logits_only_when_it_trains():
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    images, x_t, t = torch.randn(2, 3, 64, 64), torch.randn(2, 1, 64, 64), torch.tensor([10, 500])
+    out = ConditionedDNet(cfenet, dnet, train_cfenet=True, cfenet_logits=True)(images, x_t, t)
+    torch.testing.assert_close(out["cfenet"], cfenet(images))
+    out["cfenet"].mean().backward()
+    assert cfenet.decoder.head.weight.grad is not None and cfenet.decoder.head.weight.grad.abs().sum() > 0
+    frozen = ConditionedDNet(cfenet, dnet, train_cfenet=False, cfenet_logits=True)(images, x_t, t)
+    assert "cfenet" not in frozen
 
 
 def test_activation_estimate_matches_saved_tensors_of_a_real_step():

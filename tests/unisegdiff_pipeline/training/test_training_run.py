@@ -387,3 +387,22 @@ def test_val_only_after_an_edit_of_the_plans_inference_samples_as_usd_predict_do
     edited = Predictor.from_model_folder(folder, folds=["0"], device="cpu", task=task, seed=SEED,
                                          n_samples=1).predict_array(pixels)
     assert not np.array_equal(kept.probability, edited.probability)
+
+
+def test_cfenet_fine_tuned_in_the_dnet_phase_at_its_own_learning_rate(tiny_env):
+    set_plan(tiny_env, cfenet_finetune_lr_factor=0.1)
+    trainer = "UniSegDiffTrainer_1epochs"
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
+    out = fold_dir(tiny_env, trainer)
+    final, pretrained = load_checkpoint(out / "checkpoint_final.pth"), load_checkpoint(out / "cfenet_final.pth")
+    head = "decoder.head.weight"  # trained by CFENet's own loss, which a fine-tuned CFENet keeps
+    assert not torch.equal(final["cfenet"][head], pretrained["cfenet"][head])
+    dnet_group, cfenet_group = final["optimizer"]["param_groups"]
+    assert cfenet_group["initial_lr"] == pytest.approx(0.1 * dnet_group["initial_lr"])
+    set_plan(tiny_env, cfenet_finetune_lr_factor=0.0)  # the paper's: frozen
+    assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epoch"]) == 0
+    frozen = fold_dir(tiny_env, "UniSegDiffTrainer_1epoch")
+    final = load_checkpoint(frozen / "checkpoint_final.pth")
+    pretrained = load_checkpoint(frozen / "cfenet_final.pth")
+    assert all(torch.equal(final["cfenet"][k], pretrained["cfenet"][k]) for k in final["cfenet"])
+    assert len(final["optimizer"]["param_groups"]) == 1

@@ -50,7 +50,6 @@ class UniSegDiffTrainer(TrainerCheckpoints):
     inference_changes: dict = {}
     # cheap per-epoch validation of the DNet phase: one x0 step from pure noise
     pseudo_dice_inference: dict = {"sampler": "one_step", "num_samples": 1, "fusion": "single"}
-    train_cfenet_with_dnet: bool = False
 
     def __init__(self, plans: Plans, configuration: str, fold: int | str, dataset_json: dict, preprocessed_dir: Path,
                  output_folder: Path, device: torch.device, raw_dir: Path | None = None,
@@ -154,16 +153,20 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         self.iterations_per_epoch = max(1, math.ceil(len(self.train_cases) / self.batch_size))
         self.local_batch = max(1, self.batch_size // self.world_size)
 
-    def _trainable(self, phase: str) -> list[torch.nn.Parameter]:
+    def _trainable(self, phase: str, lr: float) -> list[dict]:
+        """The optimiser's parameter groups: CFENet's in its phase; DNet's, and CFENet's at the fine-tuning
+        learning rate when it trains on in the DNet phase."""
         if phase == "cfenet":
-            return list(self.cfenet.parameters())
-        params = list(self.dnet.parameters())
-        return params + list(self.cfenet.parameters()) if self.train_cfenet_with_dnet else params
+            return [{"params": list(self.cfenet.parameters()), "lr": lr}]
+        groups = [{"params": list(self.dnet.parameters()), "lr": lr}]
+        if self.training.cfenet_trains_with_dnet:
+            groups.append({"params": list(self.cfenet.parameters()), "lr": lr * self.training.cfenet_finetune_lr_factor})
+        return groups
 
     def _start_phase(self, phase: str) -> None:
         """Optimizer, cosine schedule (per iteration), EMA and DDP wrapping for a phase."""
         settings = self.training.phase(phase)
-        self.optimizer = torch.optim.AdamW(self._trainable(phase), lr=settings.lr,
+        self.optimizer = torch.optim.AdamW(self._trainable(phase, settings.lr), lr=settings.lr,
                                            weight_decay=self.training.weight_decay, betas=tuple(self.training.betas))
         total = self.phase_epochs(phase) * self.iterations_per_epoch
         kind = settings.lr_scheduler
@@ -172,12 +175,14 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         net = self.cfenet
         if phase == "dnet":
             self.ema = ModelEMA(self.dnet, self.training.ema_decay)
-            self.cfenet.requires_grad_(self.train_cfenet_with_dnet)
-            net = ConditionedDNet(self.cfenet, self.dnet, self.train_cfenet_with_dnet, self.training.condition_dropout)
+            joint = self.training.cfenet_trains_with_dnet
+            self.cfenet.requires_grad_(joint)
+            net = ConditionedDNet(self.cfenet, self.dnet, joint, self.training.condition_dropout,
+                                  self.training.cfenet_finetune_seg_weight > 0)
         self.train_net = net
-        if self.world_size > 1:  # the CFENet head is unused in a joint DNet step, hence find_unused_parameters
+        if self.world_size > 1:  # without its own loss the CFENet head is unused in a joint DNet step
             self.train_net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                                 find_unused_parameters=phase == "dnet" and self.train_cfenet_with_dnet)
+                                 find_unused_parameters=phase == "dnet" and self.training.cfenet_trains_with_dnet)
         self.ema_pseudo_dice, self.best_ema_pseudo_dice = None, -1.0
 
     # ---------------------------------------------------------------- steps

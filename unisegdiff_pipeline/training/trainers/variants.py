@@ -8,7 +8,7 @@ from unisegdiff_pipeline.typed_config import to_dict
 
 class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     """The paper's method wherever the paper fixes it, whatever the plan's defaults: a direct eps head, the refinement
-    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole features, equal stage weights,
+    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole, frozen features, equal stage weights,
     cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and the samples alone
     fused (documentation/method.md)."""
 
@@ -16,6 +16,7 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "condition_dropout": 0.0,
+        "cfenet_finetune_lr_factor": 0.0,
         **{phase: {"lr_scheduler": "cosine", "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])} for phase in ("cfenet", "dnet")}}
     inference_changes = {"sampler": "staged", "final_decoder": "eps", "cfenet_weight": 0.0}
 
@@ -52,7 +53,7 @@ class NoPretrainTrainer(UniSegDiffTrainer):
     """No CFENet pretraining (Table 6): CFENet is trained jointly with DNet by the diffusion loss."""
 
     phases = ("dnet",)
-    train_cfenet_with_dnet = True
+    training_changes = {"cfenet_finetune_lr_factor": 1.0, "cfenet_finetune_seg_weight": 0.0}
 
 
 class NoDCATrainer(UniSegDiffTrainer):
