@@ -37,14 +37,13 @@ import json
 import math
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, results_path, save_results
 from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
     factor_rows, parity_rows
-from benchmarks.reference_run import reference_case_dice
+from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, \
     dnet_plan_changes, plans_name, trained_by
@@ -62,6 +61,7 @@ from unisegdiff_pipeline.merge import deep_merge
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
 BATCH = 16
+REFERENCE_SIZE = 128  # the cpu plan's image size
 class Bench:
     """Work folder, state file and the runs of one invocation."""
 
@@ -300,16 +300,10 @@ class Bench:
             return refs[key]
         self.prepare(key, with_test=True)
         _, sub, _, steps, images, masks, *_ = SETS[key]
-        steps = self.steps or steps
-
-        def folders(root: Path, spec: str) -> str:
-            return ",".join(str(root / sub / f) for f in spec.split(","))
-
         log, per_image = self.work / "logs" / f"reference_{key}.log", self.work / "logs" / f"reference_{key}.json"
-        cmd = [sys.executable, "-m", "benchmarks.reference_run", str(per_image), str(self.reference),
-               folders(self.data, images), folders(self.data, masks), folders(self.test_data, images),
-               folders(self.test_data, masks), "128", f"{steps}steps"]
-        pattern = r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images"
+        cmd = reference_command(self.reference, per_image, self.data / sub, self.test_data / sub, images, masks,
+                                REFERENCE_SIZE, self.steps or steps)
+        pattern = REFERENCE_LINE
         finished = log.is_file() and log.read_text().startswith("$ " + " ".join(cmd) + "\n") and \
             re.search(pattern, log.read_text()) and per_image.is_file()
         if not finished:  # a finished log of the same command is read, not run again

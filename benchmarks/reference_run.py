@@ -20,6 +20,23 @@ from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.jsonio import save_json
 
 
+# the reference's last line: steps, training seconds, seconds per step, test mDice, test images
+REFERENCE_LINE = r"iterations (\d+) in (\d+) s \(([\d.]+) s/step\); test mDice ([\d.]+) over (\d+) images"
+
+
+def reference_command(script: Path, per_image: Path, train_root: Path, test_root: Path, images: str, masks: str,
+                      size: int, steps: int) -> list[str]:
+    """This runner's command line for the script on a set: `images` and `masks` are comma-separated folders below
+    each root (the script's own convention), trained for `steps` steps of 16 at `size` px."""
+
+    def folders(root: Path, spec: str) -> str:
+        return ",".join(str(root / f) for f in spec.split(","))
+
+    return [sys.executable, "-m", "benchmarks.reference_run", str(per_image), str(script), folders(train_root, images),
+            folders(train_root, masks), folders(test_root, images), folders(test_root, masks), str(size),
+            f"{steps}steps"]
+
+
 def reference_case_dice(images: dict[str, float], cases: list[str]) -> dict[str, float]:
     """The reference's Dice per test image keyed by our case id: the one case named after the image's file, alone
     (BUSI) or after its source folder (the polyp sources), as the converters name them."""

@@ -207,6 +207,14 @@ def block_tta(p: dict) -> list[str]:
                      "verdict", "time per image, --tta / plain"], rows)
 
 
+def block_step_time(p: dict) -> list[str]:
+    """CFENet's step against the reference's, timed side by side, every round and the median ratio per set."""
+    rows = [[r["set"], r["round"], r["steps of 16"], f"{r['reference s/step']:.3f}", f"{r['ours s/step']:.3f}",
+             f"{r['ours / reference']:.2f}x"] for r in p.get("rounds", [])]
+    rows += [[key, "median", "", "", "", f"{ratio:.2f}x"] for key, ratio in p.get("median_ratio", {}).items()]
+    return md_table(["set", "round", "steps of 16", "reference s/step", "ours s/step", "ours / reference"], rows)
+
+
 # block name -> (results file, renderer)
 BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "real_data_setting": ("real_data", block_setting),
@@ -225,6 +233,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipe_diffusion": ("recipe_parity", block_recipe_diffusion),
     "dnet_recipes": ("recipe_parity", block_dnet_recipes),
     "tta": ("tta", block_tta),
+    "step_time": ("step_time_cpu", block_step_time),
 }
 
 

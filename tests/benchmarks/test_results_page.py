@@ -142,3 +142,13 @@ def test_the_committed_page_is_up_to_date_with_the_committed_results():
                 for n in {source for source, _ in BLOCKS.values()}}
     text = PAGE.read_text()
     assert update_page(text, payloads) == text, "run python -m benchmarks.results_page"
+
+
+def test_step_time_block_lists_every_round_and_the_median():
+    rounds = [{"set": "Kvasir", "round": i + 1, "steps of 16": 111, "reference s/step": ref, "ours s/step": ours,
+               "ours / reference": round(ours / ref, 2)} for i, (ref, ours) in enumerate([(0.6, 0.3), (0.5, 0.35)])]
+    text = update_page("<!-- generated: step_time -->\nold\n<!-- end generated -->\n",
+                       {"step_time_cpu": {"rounds": rounds, "median_ratio": {"Kvasir": 0.6}}})
+    lines = [l for l in text.splitlines() if l.startswith("| Kvasir")]
+    assert lines == ["| Kvasir | 1 | 111 | 0.600 | 0.300 | 0.50x |", "| Kvasir | 2 | 111 | 0.500 | 0.350 | 0.70x |",
+                     "| Kvasir | median |  |  |  | 0.60x |"]
