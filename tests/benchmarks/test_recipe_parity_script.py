@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, shared_data
 
 
@@ -15,13 +17,17 @@ def _subset(source: Path, target: Path, names: list[str]) -> None:
             (target / sub / n).symlink_to(source / sub / n)
 
 
-def test_parity_and_factors_two_steps(tmp_path):
+def kvasir_and_reference() -> tuple[Path, Path]:
+    """The shared Kvasir images and the reference script; the test is skipped, saying why, where either is absent."""
     kvasir = shared_data("Polyp", "Kvasir")
     reference = REPO.parent / "shared" / "yardstick" / "plain_unet.py"
     if not reference.is_file():
-        import pytest
-
         pytest.skip(f"the reference script {reference} is absent")
+    return kvasir, reference
+
+
+def test_parity_and_factors_two_steps(tmp_path):
+    kvasir, _ = kvasir_and_reference()
     names = sorted(p.name for p in (kvasir / "images").iterdir())[:26]
     _subset(kvasir, tmp_path / "data" / "Polyp" / "Kvasir", names[:20])
     _subset(kvasir, tmp_path / "test" / "Polyp" / "Kvasir", names[20:])  # a stand-in for the test images

@@ -5,15 +5,12 @@ import sys
 
 import pytest
 
-from tests.benchmarks.test_recipe_parity_script import _subset
-from tests.conftest import REPO, shared_data
+from tests.benchmarks.test_recipe_parity_script import _subset, kvasir_and_reference
+from tests.conftest import REPO
 
 
 def test_two_rounds_time_both_sides_for_the_same_steps(tmp_path):
-    kvasir = shared_data("Polyp", "Kvasir")
-    reference = REPO.parent / "shared" / "yardstick" / "plain_unet.py"
-    if not reference.is_file():
-        pytest.skip(f"the reference script {reference} is absent")
+    kvasir, _ = kvasir_and_reference()
     names = sorted(p.name for p in (kvasir / "images").iterdir())[:20]
     _subset(kvasir, tmp_path / "data" / "Polyp" / "Kvasir", names)
     run = subprocess.run([sys.executable, "-m", "benchmarks.step_time", "--data", str(tmp_path / "data"), "--sets",
