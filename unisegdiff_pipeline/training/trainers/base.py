@@ -160,7 +160,8 @@ class UniSegDiffTrainer(TrainerCheckpoints):
             return [{"params": list(self.cfenet.parameters()), "lr": lr}]
         groups = [{"params": list(self.dnet.parameters()), "lr": lr}]
         if self.training.cfenet_trains_with_dnet:
-            groups.append({"params": list(self.cfenet.parameters()), "lr": lr * self.training.cfenet_finetune_lr_factor})
+            factor = self.training.cfenet_finetune_lr_factor
+            groups.append({"params": list(self.cfenet.parameters()), "lr": lr * factor})
         return groups
 
     def _start_phase(self, phase: str) -> None:

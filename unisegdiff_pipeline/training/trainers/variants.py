@@ -8,9 +8,9 @@ from unisegdiff_pipeline.typed_config import to_dict
 
 class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     """The paper's method wherever the paper fixes it, whatever the plan's defaults: a direct eps head, the refinement
-    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole, frozen features, equal stage weights,
-    cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and the samples alone
-    fused (documentation/method.md)."""
+    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole, frozen features, equal stage
+    weights, cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and the
+    samples alone fused (documentation/method.md)."""
 
     architecture_changes = {"dnet": {"eps_parameterization": "direct"}}
     training_changes = {
