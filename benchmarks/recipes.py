@@ -54,6 +54,8 @@ CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
+    "refinement_keep_t_final_step_x0_cfenet_weight_half": {"training": {"staged": {"refinement_t": "keep"}},
+                                                           "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
     "eps_x0_weighted": {"training": {"eps_loss_weighting": "x0"}},
     "own_estimate_half": {"training": {"own_estimate_probability": 0.5}},
     "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
