@@ -303,15 +303,14 @@ class Bench:
         log, per_image = self.work / "logs" / f"reference_{key}.log", self.work / "logs" / f"reference_{key}.json"
         cmd = reference_command(self.reference, per_image, self.data / sub, self.test_data / sub, images, masks,
                                 REFERENCE_SIZE, self.steps or steps)
-        pattern = REFERENCE_LINE
         finished = log.is_file() and log.read_text().startswith("$ " + " ".join(cmd) + "\n") and \
-            re.search(pattern, log.read_text()) and per_image.is_file()
+            re.search(REFERENCE_LINE, log.read_text()) and per_image.is_file()
         if not finished:  # a finished log of the same command is read, not run again
             if not self.reference.is_file():
                 raise SystemExit(f"error: the reference script {self.reference} does not exist. Fix: pass --reference, "
                                  f"or --skip-reference for our runs only")
             log_run(cmd, log, {"PYTHONPATH": str(REPO)})
-        m = re.search(pattern, log.read_text())
+        m = re.search(REFERENCE_LINE, log.read_text())
         if not m:
             raise RuntimeError(f"the reference's last line was not understood; see {log}")
         refs[key] = {"steps": int(m[1]), "train_seconds": float(m[2]), "seconds_per_step": float(m[3]),
