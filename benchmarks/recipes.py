@@ -51,6 +51,8 @@ BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
 DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
+ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
+CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
@@ -80,6 +82,11 @@ DNET_RECIPES = {
     "cfenet_finetune_tenth_final_step_x0_cfenet_weight_half": {
         **CFENET_FINETUNE_TENTH, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
     "cfenet_finetune_tenth_cfenet_alone": {**CFENET_FINETUNE_TENTH, "inference": {"cfenet_weight": 1.0}},
+    # DNet conditioned on CFENet's encoder features instead of the decoder features its head reads, so that DNet
+    # cannot copy CFENet's mask and has to decode one of its own
+    "encoder_condition": ENCODER_CONDITION,
+    "encoder_condition_final_step_x0_cfenet_weight_half": {**ENCODER_CONDITION, "inference": CPU_SAMPLING},
+    "encoder_condition_final_step_x0": {**ENCODER_CONDITION, "inference": {"final_decoder": "x0"}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 

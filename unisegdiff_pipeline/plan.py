@@ -21,6 +21,7 @@ STAGES = ("rapid", "probabilistic", "refinement")
 # the values each choice accepts (the consumers dispatch on these)
 NORMS = ("instance", "group", "batch")
 DOWNSAMPLINGS = ("strided_conv", "max_pool")
+CONDITION_FEATURES = ("decoder", "encoder")
 EPS_PARAMETERIZATIONS = ("direct", "v")
 DECODERS = ("eps", "x0")
 NOISE_SCHEDULES = ("linear",)
@@ -69,10 +70,12 @@ class DNetArchitecture:
     eps_parameterization: str = "direct"
     decoder_input_skip: bool = False
     downsampling: str = "strided_conv"
+    condition_features: str = "decoder"
 
     def __post_init__(self):
         _choice(self.norm, NORMS, "norm")
         _choice(self.downsampling, DOWNSAMPLINGS, "downsampling")
+        _choice(self.condition_features, CONDITION_FEATURES, "condition_features")
         _choice(self.eps_parameterization, EPS_PARAMETERIZATIONS, "eps_parameterization")
 
 

@@ -24,10 +24,11 @@ def _check(arch: Architecture) -> None:
 
 
 def build_cfenet(arch: Architecture, in_channels: int) -> CFENet:
-    """CFENet of a plan."""
+    """CFENet of a plan; which of its features condition DNet is DNet's setting (`dnet.condition_features`)."""
     _check(arch)
     c = arch.cfenet
-    return CFENet(in_channels, list(c.widths), c.blocks_per_level, c.norm, c.downsampling)
+    return CFENet(in_channels, list(c.widths), c.blocks_per_level, c.norm, c.downsampling,
+                  arch.dnet.condition_features)
 
 
 def build_dnet(arch: Architecture, alphas_cumprod: torch.Tensor | None = None) -> DNet:

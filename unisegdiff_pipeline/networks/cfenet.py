@@ -5,16 +5,22 @@ import torch
 from torch import nn
 
 from unisegdiff_pipeline.networks.blocks import Decoder, Stage
+from unisegdiff_pipeline.plan import CONDITION_FEATURES
 from unisegdiff_pipeline.profiling import section
 
 
 class CFENet(nn.Module):
-    """UNet encoder-decoder; CF_l are the decoder features at level l, CF_L the bottleneck."""
+    """UNet encoder-decoder; CF_l are the decoder features at level l (the paper's) or, with
+    `condition_features="encoder"`, the encoder's; CF_L is the bottleneck either way."""
 
     def __init__(self, in_channels: int, widths: list[int], blocks_per_level: int = 2, norm: str = "instance",
-                 downsampling: str = "strided_conv"):
+                 downsampling: str = "strided_conv", condition_features: str = "decoder"):
         super().__init__()
+        if condition_features not in CONDITION_FEATURES:
+            raise ValueError(f"unknown condition_features '{condition_features}' ({', '.join(CONDITION_FEATURES)})")
         self.widths = list(widths)
+        # a choice of outputs, not of parameters: either way the state dict is the same
+        self.condition_features = condition_features
         self.encoder = nn.ModuleList([
             Stage(in_channels if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2,
                   downsampling=downsampling)
@@ -29,6 +35,8 @@ class CFENet(nn.Module):
             x = stage(x)
             skips.append(x)
         logits, decoder_features = self.decoder(skips)
+        if self.condition_features == "encoder":  # DNet has to decode the mask itself, not copy the head's input
+            return logits, skips
         return logits, decoder_features + [skips[-1]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

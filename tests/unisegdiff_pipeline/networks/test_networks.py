@@ -243,3 +243,26 @@ def test_dnet_max_pool_downsampling_keeps_keys_and_shapes():
     assert all(blk.conv.stride == (1, 1) for stage in pooled.encoder for blk in stage.blocks)
     with pytest.raises(USDError, match="max_pool"):
         patched(SMALL, {"dnet": {"downsampling": "avg"}}, "the test")
+
+
+def test_encoder_condition_features_are_the_encoder_skips_with_the_same_shapes():
+    decoder_side = build_cfenet(SMALL, 3).eval()
+    encoder_side = build_cfenet(patched(SMALL, {"dnet": {"condition_features": "encoder"}}, "the test"), 3).eval()
+    encoder_side.load_state_dict(decoder_side.state_dict())  # no parameters of its own: the same keys load
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        (la, fa), (lb, fb) = decoder_side.forward_features(x), encoder_side.forward_features(x)
+        skips = []
+        h = x
+        for stage in decoder_side.encoder:
+            h = stage(h)
+            skips.append(h)
+    assert torch.equal(la, lb)  # the segmentation head is untouched
+    assert [f.shape for f in fa] == [f.shape for f in fb]
+    assert all(torch.equal(f, s) for f, s in zip(fb, skips))
+    assert torch.equal(fa[-1], fb[-1]) and not torch.allclose(fa[0], fb[0])  # bottleneck shared, CF_1 differs
+    dnet = build_dnet(SMALL)
+    out = dnet(torch.randn(2, 1, 64, 64), torch.tensor([10, 999]), dnet.prepare_condition(fb))["x0"]
+    assert out.shape == (2, 1, 64, 64)
+    with pytest.raises(USDError, match="encoder"):
+        patched(SMALL, {"dnet": {"condition_features": "skips"}}, "the test")
