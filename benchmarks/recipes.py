@@ -52,12 +52,11 @@ PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
 DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
-CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}
+CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
-    "refinement_keep_t_final_step_x0_cfenet_weight_half": {"training": {"staged": {"refinement_t": "keep"}},
-                                                           "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+    "refinement_keep_t_final_step_x0_cfenet_weight_half": {"training": {"staged": {"refinement_t": "keep"}}, "inference": CPU_SAMPLING},
     "eps_x0_weighted": {"training": {"eps_loss_weighting": "x0"}},
     "own_estimate_half": {"training": {"own_estimate_probability": 0.5}},
     "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
@@ -66,7 +65,7 @@ DNET_RECIPES = {
     "cfenet_weight_quarter": {"inference": {"cfenet_weight": 0.25}},
     "cfenet_weight_half": {"inference": {"cfenet_weight": 0.5}},
     "cfenet_weight_three_quarters": {"inference": {"cfenet_weight": 0.75}},
-    "final_step_x0_cfenet_weight_half": {"inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+    "final_step_x0_cfenet_weight_half": {"inference": CPU_SAMPLING},
     "condition_dropout_fifth": {"training": {"condition_dropout": 0.2}},
     "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
                                                    "inference": {"cfenet_weight": 0.5}},
@@ -75,12 +74,12 @@ DNET_RECIPES = {
     # strided convolutions, the pair that cost CFENet about 19 points
     "dnet_instance_max_pool": DNET_INSTANCE_MAX_POOL,
     "dnet_instance_max_pool_final_step_x0_cfenet_weight_half": {
-        **DNET_INSTANCE_MAX_POOL, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+        **DNET_INSTANCE_MAX_POOL, "inference": CPU_SAMPLING},
     # CFENet trained on in the DNet phase (its own loss and DNet's) at a tenth of DNet's learning rate;
     # "_cfenet_alone" scores that fine-tuned CFENet's own head, the fair reference for what DNet adds to it
     "cfenet_finetune_tenth": CFENET_FINETUNE_TENTH,
     "cfenet_finetune_tenth_final_step_x0_cfenet_weight_half": {
-        **CFENET_FINETUNE_TENTH, "inference": {"final_decoder": "x0", "cfenet_weight": 0.5}},
+        **CFENET_FINETUNE_TENTH, "inference": CPU_SAMPLING},
     "cfenet_finetune_tenth_cfenet_alone": {**CFENET_FINETUNE_TENTH, "inference": {"cfenet_weight": 1.0}},
     # DNet conditioned on CFENet's encoder features instead of the decoder features its head reads, so that DNet
     # cannot copy CFENet's mask and has to decode one of its own
