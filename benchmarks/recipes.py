@@ -56,7 +56,8 @@ CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
-    "refinement_keep_t_final_step_x0_cfenet_weight_half": {"training": {"staged": {"refinement_t": "keep"}}, "inference": CPU_SAMPLING},
+    "refinement_keep_t_final_step_x0_cfenet_weight_half": {
+        "training": {"staged": {"refinement_t": "keep"}}, "inference": CPU_SAMPLING},
     "eps_x0_weighted": {"training": {"eps_loss_weighting": "x0"}},
     "own_estimate_half": {"training": {"own_estimate_probability": 0.5}},
     "rapid_weight_3": {"training": {"staged": {"stage_weights": {"rapid": 3.0}}}},
