@@ -51,6 +51,7 @@ BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
 DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
+DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
 CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
 DNET_RECIPES = {
@@ -70,7 +71,8 @@ DNET_RECIPES = {
     "condition_dropout_fifth": {"training": {"condition_dropout": 0.2}},
     "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
                                                    "inference": {"cfenet_weight": 0.5}},
-    "dnet_as_wide_as_cfenet": {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}},
+    "dnet_as_wide_as_cfenet": DNET_AS_WIDE_AS_CFENET,
+    "dnet_as_wide_as_cfenet_final_step_x0_cfenet_weight_half": {**DNET_AS_WIDE_AS_CFENET, "inference": CPU_SAMPLING},
     # DNet built like the CFENet recipe that won at this budget (InstanceNorm, max-pool) instead of GroupNorm and
     # strided convolutions, the pair that cost CFENet about 19 points
     "dnet_instance_max_pool": DNET_INSTANCE_MAX_POOL,
