@@ -54,6 +54,9 @@ CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
 CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
+# STAPLE's probability is nearly binary, so half of it plus half CFENet's keeps DNet's mask almost everywhere; the
+# samples' mean probability makes the blend a soft average of the two networks
+MEAN_BLEND = {**CPU_SAMPLING, "fusion": "mean"}
 DNET_RECIPES = {
     "paper": {},
     "refinement_keep_t": {"training": {"staged": {"refinement_t": "keep"}}},
@@ -68,6 +71,7 @@ DNET_RECIPES = {
     "cfenet_weight_half": {"inference": {"cfenet_weight": 0.5}},
     "cfenet_weight_three_quarters": {"inference": {"cfenet_weight": 0.75}},
     "final_step_x0_cfenet_weight_half": {"inference": CPU_SAMPLING},
+    "final_step_x0_mean_cfenet_weight_half": {"inference": MEAN_BLEND},
     "condition_dropout_fifth": {"training": {"condition_dropout": 0.2}},
     "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
                                                    "inference": {"cfenet_weight": 0.5}},
@@ -89,6 +93,7 @@ DNET_RECIPES = {
     "encoder_condition": ENCODER_CONDITION,
     "encoder_condition_final_step_x0_cfenet_weight_half": {**ENCODER_CONDITION, "inference": CPU_SAMPLING},
     "encoder_condition_final_step_x0": {**ENCODER_CONDITION, "inference": {"final_decoder": "x0"}},
+    "encoder_condition_final_step_x0_mean_cfenet_weight_half": {**ENCODER_CONDITION, "inference": MEAN_BLEND},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 
