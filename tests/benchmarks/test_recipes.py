@@ -1,6 +1,16 @@
 """Which trained DNet a DNet recipe samples, and the plan changes a DNet recipe trains with."""
+import pytest
+
 from benchmarks import recipes
-from benchmarks.recipes import PAPER_SAMPLING, dnet_plan_changes, trained_by
+from benchmarks.recipes import DNET_RECIPES, PAPER_SAMPLING, RECIPES, dnet_plan_changes, trained_by
+from planning.planner import plan_experiment
+from unisegdiff_pipeline.typed_config import patched
+
+STATS = {"mean": [100.0], "std": [20.0], "min": [0.0], "max": [255.0], "percentile_00_5": [30.0],
+         "percentile_99_5": [200.0]}
+CPU_PLAN = plan_experiment("Dataset631_Kvasir", {"tasks": {"ColonPolyp": {
+    "num_cases": 40, "modality": "endoscopy", "channels": 3, "intensity_lesion": STATS, "intensity_image": STATS}}},
+                           "cpu").configurations["2d"]
 
 
 def test_inference_changes_reuse_the_dnet_trained_with_the_other_changes():
@@ -24,3 +34,17 @@ def test_dnet_recipes_train_with_the_papers_sampling_whatever_the_presets():
     assert changes["inference"] == {**PAPER_SAMPLING, "cfenet_weight": 0.5}
     assert changes["training"]["condition_dropout"] == 0.2
     assert changes["architecture"] == recipes.RECIPES["reference_like"]["architecture"]
+
+
+@pytest.mark.parametrize("dnet_recipe", sorted(DNET_RECIPES))
+def test_every_dnet_recipe_is_a_valid_plan_change(dnet_recipe):
+    changes = dict(dnet_plan_changes("reference_like", dnet_recipe))
+    changes.pop("image_normalization")  # a preprocessing scheme, applied by recipe_parity itself
+    patched(CPU_PLAN, changes, dnet_recipe)  # a misspelled key or an unknown choice raises
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_every_cfenet_recipe_is_a_valid_plan_change(recipe):
+    changes = dict(RECIPES[recipe])
+    changes.pop("image_normalization", None)
+    patched(CPU_PLAN, changes, recipe)
