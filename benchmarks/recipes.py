@@ -77,6 +77,7 @@ DNET_RECIPES = {
                                                    "inference": {"cfenet_weight": 0.5}},
     "dnet_as_wide_as_cfenet": DNET_AS_WIDE_AS_CFENET,
     "dnet_as_wide_as_cfenet_final_step_x0_cfenet_weight_half": {**DNET_AS_WIDE_AS_CFENET, "inference": CPU_SAMPLING},
+    "dnet_as_wide_as_cfenet_final_step_x0_mean_cfenet_weight_half": {**DNET_AS_WIDE_AS_CFENET, "inference": MEAN_BLEND},
     # DNet built like the CFENet recipe that won at this budget (InstanceNorm, max-pool) instead of GroupNorm and
     # strided convolutions, the pair that cost CFENet about 19 points
     "dnet_instance_max_pool": DNET_INSTANCE_MAX_POOL,
