@@ -76,6 +76,8 @@ DNET_RECIPES = {
     "condition_dropout_fifth_cfenet_weight_half": {"training": {"condition_dropout": 0.2},
                                                    "inference": {"cfenet_weight": 0.5}},
     "dnet_as_wide_as_cfenet": DNET_AS_WIDE_AS_CFENET,
+    # the cpu preset's DNet before it became as wide as CFENet: what "paper" trained on the work folders of that time
+    "dnet_half_width": {"architecture": {"dnet": {"widths": [8, 16, 32, 64, 128], "time_embedding_dim": 32}}},
     "dnet_as_wide_as_cfenet_final_step_x0_cfenet_weight_half": {**DNET_AS_WIDE_AS_CFENET, "inference": CPU_SAMPLING},
     "dnet_as_wide_as_cfenet_final_step_x0_mean_cfenet_weight_half": {**DNET_AS_WIDE_AS_CFENET, "inference": MEAN_BLEND},
     # DNet built like the CFENet recipe that won at this budget (InstanceNorm, max-pool) instead of GroupNorm and

@@ -23,13 +23,14 @@ PRESETS = {
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
     # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
     # learning rate, no clipping, the task's channel statistics; documentation/method.md, benchmarks/recipe_parity.py).
-    # DNet keeps what it was measured with: half CFENet's width, GroupNorm, the longer phase and a v-parameterised eps
-    # decoder (BUSI's 5-minute UniSegDiff 63.1 instead of 53.0 with a direct head), cosine decay, the nnU-Net pipeline.
+    # DNet is as wide as CFENet, as in the paper (half its width cost accuracy, documentation/method.md); it keeps
+    # GroupNorm, the longer phase and a v-parameterised eps decoder (better than a direct head on 5-minute BUSI runs,
+    # method.md), cosine decay, the nnU-Net pipeline.
     # Sampling ends with the x0 decoder and fuses half CFENet's own probability: a short-trained DNet's eps decoder is
     # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md)
     "cpu": {
-        "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [8, 16, 32, 64, 128],
-        "time_embedding_dim": 32, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
+        "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [16, 32, 64, 128, 256],
+        "time_embedding_dim": 64, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
         "cfenet_norm": "instance", "dnet_norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
         "eps_parameterization": "v", "cfenet_downsampling": "max_pool", "image_normalization": "per_task",
