@@ -23,9 +23,9 @@ PRESETS = {
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
     # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
     # learning rate, no clipping, the task's channel statistics; documentation/method.md, benchmarks/recipe_parity.py).
-    # DNet is as wide as CFENet, as in the paper (half its width cost accuracy, documentation/method.md); it keeps
-    # GroupNorm, the longer phase and a v-parameterised eps decoder (better than a direct head on 5-minute BUSI runs,
-    # method.md), cosine decay, the nnU-Net pipeline.
+    # DNet is as wide as CFENet, like the default preset's (half its width cost accuracy, documentation/method.md);
+    # it keeps GroupNorm, the longer phase and a v-parameterised eps decoder (better than a direct head on 5-minute
+    # BUSI runs, method.md), cosine decay, the nnU-Net pipeline.
     # Sampling ends with the x0 decoder and fuses half CFENet's own probability: a short-trained DNet's eps decoder is
     # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md)
     "cpu": {
