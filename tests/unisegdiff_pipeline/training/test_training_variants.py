@@ -5,8 +5,8 @@ import pytest
 
 from tests.conftest import run_cli
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
-from unisegdiff_pipeline.plan import PhaseTraining, Training
-from unisegdiff_pipeline.typed_config import patched
+from unisegdiff_pipeline.plan import Architecture, PhaseTraining, Training
+from unisegdiff_pipeline.typed_config import from_dict, patched
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import known_trainers
 from unisegdiff_pipeline.training.trainers.variants import UniSegDiffPaperTrainer
@@ -25,6 +25,13 @@ def test_paper_trainer_undoes_every_training_departure_of_the_plan():
     assert (paper.eps_loss_weighting, paper.own_estimate_probability, paper.condition_dropout) == ("none", 0.0, 0.0)
     assert not paper.cfenet_trains_with_dnet  # the paper freezes CFENet
     assert paper.staged.refinement_t == "zero"
+
+
+def test_paper_trainer_undoes_the_architecture_departures_of_the_plan():
+    departed = from_dict(Architecture, {"cfenet": {"widths": [8, 16]}, "dnet": {
+        "widths": [8, 16], "dca_levels": [2], "eps_parameterization": "v", "condition_features": "encoder"}}, "the test")
+    paper = patched(departed, UniSegDiffPaperTrainer.architecture_changes, "the test")
+    assert (paper.dnet.eps_parameterization, paper.dnet.condition_features) == ("direct", "decoder")
 
 
 def test_all_built_in_variants_are_known():
@@ -55,4 +62,5 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
         assert final["model_record"]["architecture"]["dnet"]["dca_levels"] == []
     if name == "UniSegDiffPaperTrainer":  # the paper's settings whatever the plan says
         assert final["model_record"]["architecture"]["dnet"]["eps_parameterization"] == "direct"
+        assert final["model_record"]["architecture"]["dnet"]["condition_features"] == "decoder"
         assert (inference["sampler"], inference["final_decoder"], inference["cfenet_weight"]) == ("staged", "eps", 0.0)

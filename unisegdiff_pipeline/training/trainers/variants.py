@@ -8,11 +8,11 @@ from unisegdiff_pipeline.typed_config import to_dict
 
 class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     """The paper's method wherever the paper fixes it, whatever the plan's defaults: a direct eps head, the refinement
-    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole, frozen features, equal stage
-    weights, cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and the
-    samples alone fused (documentation/method.md)."""
+    stage at t = 0, the plain noise MSE on x_t from the true mask and CFENet's whole, frozen decoder features, equal
+    stage weights, cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and
+    the samples alone fused (documentation/method.md)."""
 
-    architecture_changes = {"dnet": {"eps_parameterization": "direct"}}
+    architecture_changes = {"dnet": {"eps_parameterization": "direct", "condition_features": "decoder"}}
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "condition_dropout": 0.0,
