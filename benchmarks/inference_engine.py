@@ -39,7 +39,7 @@ def plan_networks(preset: str, device: torch.device, channels: int = 3):
     schedule = DiffusionSchedule(device=device)
     torch.manual_seed(0)
     cfenet = build_cfenet(arch, channels).to(device).eval()
-    dnet = build_dnet(arch, schedule.alphas_cumprod).to(device).eval()
+    dnet = build_dnet(arch, schedule.alphas_cumprod, channels).to(device).eval()
     for m in dnet.modules():  # non-trivial attention and FiLM paths (they start at zero)
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.normal_(m.weight, std=0.02)

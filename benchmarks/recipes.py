@@ -53,6 +53,7 @@ DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsam
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
+WIDE_IMAGE_CONDITION = deep_merge(DNET_AS_WIDE_AS_CFENET, {"architecture": {"dnet": {"image_condition": True}}})
 CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
 # STAPLE's probability is nearly binary, so half of it plus half CFENet's keeps DNet's mask almost everywhere; the
 # samples' mean probability makes the blend a soft average of the two networks
@@ -97,6 +98,11 @@ DNET_RECIPES = {
     "encoder_condition_final_step_x0_cfenet_weight_half": {**ENCODER_CONDITION, "inference": CPU_SAMPLING},
     "encoder_condition_final_step_x0": {**ENCODER_CONDITION, "inference": {"final_decoder": "x0"}},
     "encoder_condition_final_step_x0_mean_cfenet_weight_half": {**ENCODER_CONDITION, "inference": MEAN_BLEND},
+    # the wide DNet that also sees the image beside CF_1: its encoder can learn from the image what frozen CFENet's
+    # features do not hold, where otherwise DNet's only view of the image is CFENet's
+    "dnet_as_wide_as_cfenet_image_condition": WIDE_IMAGE_CONDITION,
+    "dnet_as_wide_as_cfenet_image_condition_final_step_x0_cfenet_weight_half": {
+        **WIDE_IMAGE_CONDITION, "inference": CPU_SAMPLING},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 

@@ -71,6 +71,7 @@ class DNetArchitecture:
     decoder_input_skip: bool = False
     downsampling: str = "strided_conv"
     condition_features: str = "decoder"
+    image_condition: bool = False
 
     def __post_init__(self):
         _choice(self.norm, NORMS, "norm")

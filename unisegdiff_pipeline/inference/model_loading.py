@@ -27,7 +27,7 @@ def fold_model_of(ckpt: dict, path: Path, device: torch.device) -> tuple[FoldMod
     cfenet.load_state_dict(ckpt["cfenet"])
     dnet, schedule = None, DiffusionSchedule.from_plan(record.diffusion, device)
     if ckpt.get("dnet") is not None:
-        dnet = build_dnet(record.architecture, schedule.alphas_cumprod).to(device).eval()
+        dnet = build_dnet(record.architecture, schedule.alphas_cumprod, record.num_input_channels).to(device).eval()
         dnet.load_state_dict(ckpt["ema"]["module"] if ckpt.get("ema") else ckpt["dnet"])
     model = FoldModel(f"fold_{record.fold}", cfenet, dnet, record.inference, schedule)
     return model, record

@@ -28,14 +28,20 @@ def build_cfenet(arch: Architecture, in_channels: int) -> CFENet:
     _check(arch)
     c = arch.cfenet
     return CFENet(in_channels, list(c.widths), c.blocks_per_level, c.norm, c.downsampling,
-                  arch.dnet.condition_features)
+                  arch.dnet.condition_features, arch.dnet.image_condition)
 
 
-def build_dnet(arch: Architecture, alphas_cumprod: torch.Tensor | None = None) -> DNet:
+def build_dnet(arch: Architecture, alphas_cumprod: torch.Tensor | None = None, image_channels: int = 0) -> DNet:
     """DNet of a plan (input: the one-channel noisy mask x_t); a v-parameterised eps decoder needs the noise
-    schedule's `alphas_cumprod` (the diffusion layer's `DiffusionSchedule.alphas_cumprod`)."""
+    schedule's `alphas_cumprod` (the diffusion layer's `DiffusionSchedule.alphas_cumprod`), and
+    `dnet.image_condition` the image's number of channels, which CF_1 then carries besides CFENet's."""
     _check(arch)
     d = arch.dnet
-    return DNet(list(d.widths), list(arch.cfenet.widths), d.blocks_per_level, d.norm, d.time_embedding_dim,
+    cf_widths = list(arch.cfenet.widths)
+    if d.image_condition:
+        if image_channels < 1:
+            raise USDError("plan architecture: dnet.image_condition needs the image's number of channels")
+        cf_widths[0] += image_channels
+    return DNet(list(d.widths), cf_widths, d.blocks_per_level, d.norm, d.time_embedding_dim,
                 tuple(d.dca_levels), d.dca_heads, d.dca_mlp_ratio, 1, d.decoder_input_skip, d.eps_parameterization,
                 alphas_cumprod, d.downsampling)

@@ -14,7 +14,7 @@ _ABAR = torch.ones(1)
 
 
 def _meta_networks(arch: Architecture, in_channels: int):
-    return build_cfenet(arch, in_channels).to("meta"), build_dnet(arch, _ABAR).to("meta")
+    return build_cfenet(arch, in_channels).to("meta"), build_dnet(arch, _ABAR, in_channels).to("meta")
 
 
 def activation_bytes_per_sample(arch: Architecture, in_channels: int, size: tuple[int, int]) -> int:

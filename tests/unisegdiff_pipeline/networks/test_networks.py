@@ -266,3 +266,24 @@ def test_encoder_condition_features_are_the_encoder_skips_with_the_same_shapes()
     assert out.shape == (2, 1, 64, 64)
     with pytest.raises(USDError, match="encoder"):
         patched(SMALL, {"dnet": {"condition_features": "skips"}}, "the test")
+
+
+def test_image_condition_puts_the_image_beside_cf_1_and_widens_only_dnet_level_1():
+    plain = build_cfenet(SMALL, 3).eval()
+    with_image = patched(SMALL, {"dnet": {"image_condition": True}}, "the test")
+    cfenet = build_cfenet(with_image, 3).eval()
+    cfenet.load_state_dict(plain.state_dict())  # no parameters of its own: the same keys load
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        (la, fa), (lb, fb) = plain.forward_features(x), cfenet.forward_features(x)
+    assert torch.equal(la, lb)  # the segmentation head is untouched
+    assert torch.equal(fb[0][:, :fa[0].shape[1]], fa[0]) and torch.equal(fb[0][:, fa[0].shape[1]:], x)
+    assert all(torch.equal(a, b) for a, b in zip(fa[1:], fb[1:]))
+    dnet, narrow = build_dnet(with_image, image_channels=3), build_dnet(SMALL)
+    assert dnet.inject[0].w_c.in_channels == narrow.inject[0].w_c.in_channels + 3
+    assert [m.w_c.in_channels for m in dnet.inject[1:] if hasattr(m, "w_c")] == \
+        [m.w_c.in_channels for m in narrow.inject[1:] if hasattr(m, "w_c")]
+    out = dnet(torch.randn(4, 1, 64, 64), torch.tensor([0, 10, 300, 999]), dnet.prepare_condition(fb))["x0"]
+    assert out.shape == (4, 1, 64, 64)
+    with pytest.raises(USDError, match="image_condition"):
+        build_dnet(with_image)  # the channel count is not known

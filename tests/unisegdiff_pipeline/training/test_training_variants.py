@@ -29,9 +29,11 @@ def test_paper_trainer_undoes_every_training_departure_of_the_plan():
 
 def test_paper_trainer_undoes_the_architecture_departures_of_the_plan():
     departed = from_dict(Architecture, {"cfenet": {"widths": [8, 16]}, "dnet": {
-        "widths": [8, 16], "dca_levels": [2], "eps_parameterization": "v", "condition_features": "encoder"}}, "the test")
+        "widths": [8, 16], "dca_levels": [2], "eps_parameterization": "v", "condition_features": "encoder",
+        "image_condition": True}}, "the test")
     paper = patched(departed, UniSegDiffPaperTrainer.architecture_changes, "the test")
     assert (paper.dnet.eps_parameterization, paper.dnet.condition_features) == ("direct", "decoder")
+    assert not paper.dnet.image_condition
 
 
 def test_all_built_in_variants_are_known():

@@ -135,7 +135,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         check_arrays_match(folder, self.cfg)
         self.data_folder = folder
         self.cfenet = build_cfenet(self.architecture, self.channels).to(self.device)
-        self.dnet = build_dnet(self.architecture, self.schedule.alphas_cumprod).to(self.device) if self.uses_dnet \
+        self.dnet = build_dnet(self.architecture, self.schedule.alphas_cumprod, self.channels).to(self.device) if self.uses_dnet \
             else None
         if self.pretrained_cfenet:
             path = Path(self.pretrained_cfenet)

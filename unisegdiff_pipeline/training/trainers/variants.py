@@ -12,7 +12,8 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     stage weights, cosine learning rate, nnU-Net-like augmentation, the last sampling step with the eps decoder and
     the samples alone fused (documentation/method.md)."""
 
-    architecture_changes = {"dnet": {"eps_parameterization": "direct", "condition_features": "decoder"}}
+    architecture_changes = {"dnet": {"eps_parameterization": "direct", "condition_features": "decoder",
+                                     "image_condition": False}}
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "condition_dropout": 0.0,
