@@ -53,6 +53,7 @@ DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsam
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
+WIDE_CFENET_FINETUNE_FULL = deep_merge(DNET_AS_WIDE_AS_CFENET, {"training": {"cfenet_finetune_lr_factor": 1.0}})
 WIDE_IMAGE_CONDITION = deep_merge(DNET_AS_WIDE_AS_CFENET, {"architecture": {"dnet": {"image_condition": True}}})
 CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
 # STAPLE's probability is nearly binary, so half of it plus half CFENet's keeps DNet's mask almost everywhere; the
@@ -103,6 +104,13 @@ DNET_RECIPES = {
     "dnet_as_wide_as_cfenet_image_condition": WIDE_IMAGE_CONDITION,
     "dnet_as_wide_as_cfenet_image_condition_final_step_x0_cfenet_weight_half": {
         **WIDE_IMAGE_CONDITION, "inference": CPU_SAMPLING},
+    # the wide DNet with CFENet training on at DNet's own learning rate and schedule: the DNet phase's steps then
+    # also improve the features, the one change so far that moved CFENet's own mask
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full": WIDE_CFENET_FINETUNE_FULL,
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_final_step_x0_cfenet_weight_half": {
+        **WIDE_CFENET_FINETUNE_FULL, "inference": CPU_SAMPLING},
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_cfenet_alone": {
+        **WIDE_CFENET_FINETUNE_FULL, "inference": {"cfenet_weight": 1.0}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 
