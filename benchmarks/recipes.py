@@ -46,9 +46,11 @@ RECIPES = {
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
 }
 BASE_RECIPE = "reference_like"  # what the factor rows are compared with
-# DNet recipe -> plan changes on top of its CFENet's recipe and the paper's sampling; "paper" changes nothing: the
-# plan's diffusion training (the paper's) and the paper's sampling, whatever the preset's own sampling defaults
+# DNet recipe -> plan changes on top of its CFENet's recipe, the paper's sampling and the paper's frozen CFENet;
+# "paper" changes nothing: the plan's diffusion training with CFENet frozen and the paper's sampling, whatever the
+# preset's own sampling and fine-tuning defaults
 PAPER_SAMPLING = {"final_decoder": "eps", "cfenet_weight": 0.0}
+PAPER_FROZEN_CFENET = {"cfenet_finetune_lr_factor": 0.0}
 DNET_INSTANCE_MAX_POOL = {"architecture": {"dnet": {"norm": "instance", "downsampling": "max_pool"}}}
 CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
@@ -127,8 +129,10 @@ def trained_by(dnet_recipe: str) -> str:
 
 
 def dnet_plan_changes(recipe: str, dnet_recipe: str) -> dict:
-    """The plan changes a DNet recipe trains with: its CFENet recipe's, the paper's sampling, then its own."""
-    return deep_merge(deep_merge(RECIPES[recipe], {"inference": PAPER_SAMPLING}), DNET_RECIPES[dnet_recipe])
+    """The plan changes a DNet recipe trains with: its CFENet recipe's, the paper's sampling and frozen CFENet, then
+    its own."""
+    paper = {"inference": PAPER_SAMPLING, "training": PAPER_FROZEN_CFENET}
+    return deep_merge(deep_merge(RECIPES[recipe], paper), DNET_RECIPES[dnet_recipe])
 
 
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k

@@ -18,7 +18,7 @@ PRESETS = {
         "image_normalization": "per_image",
         "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
-        "final_decoder": "eps", "cfenet_weight": 0.0,
+        "final_decoder": "eps", "cfenet_weight": 0.0, "cfenet_finetune_lr_factor": 0.0,
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
     # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
@@ -27,7 +27,9 @@ PRESETS = {
     # it keeps GroupNorm, the longer phase and a v-parameterised eps decoder (better than a direct head on 5-minute
     # BUSI runs, method.md), cosine decay, the nnU-Net pipeline.
     # Sampling ends with the x0 decoder and fuses half CFENet's own probability: a short-trained DNet's eps decoder is
-    # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md)
+    # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md).
+    # CFENet trains on in the DNet phase at DNet's learning rate: a CFENet stopped after minutes is far from
+    # converged, and frozen it caps DNet, which copies its features (documentation/method.md)
     "cpu": {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [16, 32, 64, 128, 256],
         "time_embedding_dim": 64, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
@@ -36,7 +38,7 @@ PRESETS = {
         "eps_parameterization": "v", "cfenet_downsampling": "max_pool", "image_normalization": "per_task",
         "phase_recipes": {"cfenet": {"lr_scheduler": "constant", "grad_clip_norm": None, "augmentation": "mirror"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
-        "final_decoder": "x0", "cfenet_weight": 0.5,
+        "final_decoder": "x0", "cfenet_weight": 0.5, "cfenet_finetune_lr_factor": 1.0,
     },
 }
 DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
@@ -118,7 +120,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     if num_train_cases:  # never more than the training cases of a fold
         batch_size = max(1, min(batch_size, num_train_cases))
     training = Training(cfenet=phase_training(p, "cfenet"), dnet=phase_training(p, "dnet"),
-                        sampling="task_balanced" if len(tasks) > 1 else "uniform", num_workers=p["num_workers"])
+                        sampling="task_balanced" if len(tasks) > 1 else "uniform", num_workers=p["num_workers"],
+                        cfenet_finetune_lr_factor=p["cfenet_finetune_lr_factor"])
     configuration = Configuration(
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
         num_input_channels=channels,

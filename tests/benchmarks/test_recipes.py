@@ -2,7 +2,8 @@
 import pytest
 
 from benchmarks import recipes
-from benchmarks.recipes import DNET_RECIPES, PAPER_SAMPLING, RECIPES, dnet_plan_changes, trained_by
+from benchmarks.recipes import DNET_RECIPES, PAPER_FROZEN_CFENET, PAPER_SAMPLING, RECIPES, dnet_plan_changes, \
+    trained_by
 from planning.planner import plan_experiment
 from unisegdiff_pipeline.typed_config import patched
 
@@ -28,8 +29,12 @@ def test_a_recipe_trains_its_own_dnet_when_no_recipe_holds_its_training_changes(
     assert trained_by("paper") == "paper"
 
 
-def test_dnet_recipes_train_with_the_papers_sampling_whatever_the_presets():
+def test_dnet_recipes_train_with_the_papers_sampling_and_frozen_cfenet_whatever_the_presets():
     assert dnet_plan_changes("reference_like", "paper")["inference"] == PAPER_SAMPLING
+    assert dnet_plan_changes("reference_like", "paper")["training"]["cfenet_finetune_lr_factor"] == \
+        PAPER_FROZEN_CFENET["cfenet_finetune_lr_factor"]
+    finetuned = dnet_plan_changes("reference_like", "dnet_as_wide_as_cfenet_cfenet_finetune_full")
+    assert finetuned["training"]["cfenet_finetune_lr_factor"] == 1.0
     changes = dnet_plan_changes("reference_like", "condition_dropout_fifth_cfenet_weight_half")
     assert changes["inference"] == {**PAPER_SAMPLING, "cfenet_weight": 0.5}
     assert changes["training"]["condition_dropout"] == 0.2

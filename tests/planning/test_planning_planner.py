@@ -89,6 +89,13 @@ def test_recipe_settings_come_from_the_preset():
     inf = cfg["inference"]
     assert (inf["final_decoder"], inf["cfenet_weight"]) == (preset["final_decoder"], preset["cfenet_weight"])
     assert (inf["final_decoder"], inf["cfenet_weight"]) != ("eps", 0.0)  # the cpu preset's own sampling
+    assert tr["cfenet_finetune_lr_factor"] == preset["cfenet_finetune_lr_factor"] > 0  # CFENet trains on with DNet
+
+
+def test_default_preset_freezes_cfenet_like_the_paper():
+    cfg = to_dict(plan_experiment("Dataset501_BUSI", {"tasks": {"BreastLesion": task_fp("ultrasound", 1)}},
+                                  "default"))["configurations"]["2d"]
+    assert cfg["training"]["cfenet_finetune_lr_factor"] == 0.0
 
 
 def test_mirror_profile_turns_every_other_transform_off():
