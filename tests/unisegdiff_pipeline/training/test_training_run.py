@@ -182,6 +182,7 @@ def test_checkpoint_from_another_trainer_or_plan_is_refused(tiny_env, capsys):
 def test_pretrained_cfenet_skips_pretraining(tiny_env):
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs"]) == 0
     cfe = fold_dir(tiny_env, "CFENetTrainer_1epochs") / "cfenet_final.pth"
+    set_plan(tiny_env, cfenet_finetune_lr_factor=0.0)  # frozen, so the final CFENet must be the given one
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs",
                            "--pretrained-cfenet", str(cfe)]) == 0
     final = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")
