@@ -18,6 +18,9 @@ that adds inference changes to another recipe's (final_step_x0 to the paper's, .
 training recipe's) trains nothing: that recipe's DNet samples the same validation cases again, with the same noises
 per image, under the recipe's inference settings.
 
+`diffusion-test`: the final report of a DNet recipe (default: the cpu plan's own DNet settings) on the test images,
+Kvasir and BUSI by default: benchmarks/diffusion_test.py.
+
 `factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
 trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
 recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
@@ -41,12 +44,13 @@ import time
 from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, results_path, save_results
-from benchmarks.recipe_tables import DIFFUSION_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, cfenet_id, diffusion_rows, \
-    factor_rows, parity_rows
+from benchmarks.diffusion_test import run_diffusion_test
+from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, \
+    cfenet_id, diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DNET_RECIPES, RECIPES, SETS, \
-    dnet_plan_changes, plans_name, trained_by
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
+    SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.tables import md_table
 
 from planning.planner import normalization_for
@@ -62,6 +66,19 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
 BATCH = 16
 REFERENCE_SIZE = 128  # the cpu plan's image size
+def merged_runs(recorded: dict, local: dict) -> dict:
+    """The results file's runs with a work folder's state over them, run by run: what another work folder recorded
+    in the results file stays."""
+    out = {}
+    for key in {**recorded, **local}:
+        mine, theirs = local.get(key, {}), recorded.get(key, {})
+        if key == "parity":  # {"ours": {run: ...}, "reference": {set: ...}}
+            out[key] = {part: {**theirs.get(part, {}), **mine.get(part, {})} for part in {**theirs, **mine}}
+        else:
+            out[key] = {**theirs, **mine}
+    return out
+
+
 class Bench:
     """Work folder, state file and the runs of one invocation."""
 
@@ -72,7 +89,8 @@ class Bench:
                     "USD_results": str(self.work / "res")}
         self.state_path = self.work / "state.json"
         self.out_dir = args.out_dir
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else self.recorded_runs()
+        local = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        self.state = merged_runs(self.recorded_runs(), local)
         self.steps = args.steps
         self.dnet_steps = args.dnet_steps
         self.reference = Path(args.reference).resolve()
@@ -81,7 +99,7 @@ class Bench:
         """The runs already in the results file: a fresh work folder adds to them instead of replacing them."""
         path = results_path("recipe_parity", self.out_dir)
         payload = json.loads(path.read_text()) if path.is_file() else {}
-        return {k: payload[k] for k in ("parity", "factors", "cfenets", "diffusion") if k in payload}
+        return {k: payload[k] for k in ("parity", "factors", "cfenets", "diffusion", "diffusion_test") if k in payload}
 
     def save(self) -> None:
         """State and results, both written atomically."""
@@ -175,7 +193,10 @@ class Bench:
         cmd = [bin_path("usd_train"), fold, "-d", str(did), "-p", plans, "-tr", trainer, "--device", "cpu"]
         if dnet_recipe is not None:
             cmd += ["--pretrained-cfenet", str(self.train(key, recipe, seed, fold)[0] / "cfenet_final.pth")]
-        done = (folder / "checkpoint_final.pth").is_file() and (folder / "validation" / "summary.json").is_file()
+        if fold == "all":
+            cmd.append("--no-validation")  # its validation cases would be its training cases: test images score it
+        done = (folder / "checkpoint_final.pth").is_file() and (
+            fold == "all" or (folder / "validation" / "summary.json").is_file())
         if (folder / "checkpoint_final.pth").is_file() or (folder / "checkpoint_latest.pth").is_file():
             cmd.append("--c")  # killed in training: resumed; killed in validation: validated
         wall = 0.0 if done else log_run(cmd, self.work / "logs" / f"train_{key}_{plans}_{fold}.log", self.env)
@@ -327,7 +348,7 @@ class Bench:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=("parity", "factors", "diffusion", "table"))
+    p.add_argument("mode", choices=("parity", "factors", "diffusion", "diffusion-test", "table"))
     p.add_argument("--data", required=True, help="../shared/data: training images (and the folds of 'factors')")
     p.add_argument("--test-data", default=None, help="../shared/data-test: the parity report's test images")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=None, help="default: all for parity, Kvasir for factors")
@@ -344,8 +365,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "recipe_parity")
     p.add_argument("--out-dir", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args()
-    if args.mode == "parity" and not args.test_data:
-        p.error("parity needs --test-data")
+    if args.mode in ("parity", "diffusion-test") and not args.test_data:
+        p.error(f"{args.mode} needs --test-data")
     bench = Bench(args)
     if args.mode == "parity":
         for key in args.sets or list(SETS):
@@ -360,6 +381,12 @@ def main() -> None:
                 for recipe in args.recipes or [BASE_RECIPE]:
                     for dnet_recipe in args.dnet_recipes or list(DNET_RECIPES):
                         bench.run_factor(key, recipe, seed, dnet_recipe)
+    elif args.mode == "diffusion-test":
+        for seed in args.seeds:
+            for key in args.sets or ["Kvasir", "BUSI"]:
+                for recipe in args.recipes or ["plan"]:
+                    for dnet_recipe in args.dnet_recipes or [DEFAULT_DNET_RECIPE]:
+                        run_diffusion_test(bench, key, recipe, seed, dnet_recipe)
     elif args.mode == "factors":
         for seed in args.seeds:  # every recipe at one seed before the next seed: an early stop still compares
             for key in args.sets or ["Kvasir"]:
@@ -370,7 +397,8 @@ def main() -> None:
     for title, rows, columns in (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
                                  ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
                                  ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload),
-                                  DIFFUSION_COLUMNS)):
+                                  DIFFUSION_COLUMNS),
+                                 ("Test images (diffusion stage)", diffusion_test_rows(payload), DIFFUSION_TEST_COLUMNS)):
         if rows:
             print(title + "\n" + "\n".join(md_table(columns, rows)) + "\n")
     if args.out_dir is None:  # the real results: the page's tables follow them

@@ -110,6 +110,39 @@ DIFFUSION_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "DNet steps
                      "val mDice [95 % CI]", "− its CFENet [95 % CI]", "verdict", "− paper settings [95 % CI]", "verdict"]
 
 
+def diffusion_test_rows(state: dict) -> list[list]:
+    """Per set and recipe pair, over seeds: test mDice of the CFENet, of the pair trained on it and of the pair's own
+    CFENet head alone, the pair paired against each on the same test images."""
+    rows, runs = [], list(state.get("diffusion_test", {}).values())
+    for group in dict.fromkeys((r["set"], r["recipe"], r["dnet_recipe"]) for r in runs):
+        mine = [r for r in runs if (r["set"], r["recipe"], r["dnet_recipe"]) == group]
+        scores = {side: seed_mean([{"case_dice": r[side]} for r in mine])
+                  for side in ("cfenet_case_dice", "case_dice", "cfenet_alone_case_dice")}
+        pair = scores["case_dice"]
+        versus = []
+        for side in ("cfenet_case_dice", "cfenet_alone_case_dice"):
+            d = paired_bootstrap(scores[side], pair)
+            versus.append([interval(*bootstrap_mean(scores[side])), interval(d.mean, d.low, d.high, signed=True),
+                           d.verdict])
+        minutes = [sum(r[phase]["train_seconds"] for r in mine) / len(mine) / 60
+                   for phase in ("cfenet_training", "dnet_training")]
+        rows.append([group[0], group[2], group[1], ",".join(str(r["seed"]) for r in mine),
+                     f"{mine[0]['cfenet_training']['steps']} / {mine[0]['dnet_training']['steps']}",
+                     f"{minutes[0]:.1f} / {minutes[1]:.1f}", interval(*bootstrap_mean(pair)), *versus[0], *versus[1],
+                     mine[0]["test_cases"]])
+    return rows
+
+
+DIFFUSION_TEST_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "steps of 16 (CFENet / DNet)",
+                          "training min (CFENet / DNet)", "UniSegDiff test mDice [95 % CI]", "its CFENet",
+                          "UniSegDiff − its CFENet [95 % CI]", "verdict", "its CFENet head after the DNet phase",
+                          "UniSegDiff − that head [95 % CI]", "verdict", "test images"]
+
+
+def block_recipe_diffusion_test(p: dict) -> list[str]:
+    return md_table(DIFFUSION_TEST_COLUMNS, diffusion_test_rows(p))
+
+
 def block_recipe_diffusion(p: dict) -> list[str]:
     return md_table(DIFFUSION_COLUMNS, diffusion_rows(p))
 

@@ -115,6 +115,8 @@ DNET_RECIPES = {
         **WIDE_CFENET_FINETUNE_FULL, "inference": {"cfenet_weight": 1.0}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
+# the cpu preset's own DNet settings, spelled as a recipe (dnet_plan_changes starts every recipe from the paper's)
+DEFAULT_DNET_RECIPE = "dnet_as_wide_as_cfenet_cfenet_finetune_full_final_step_x0_cfenet_weight_half"
 
 
 def trained_by(dnet_recipe: str) -> str:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.common import RESULTS
-from benchmarks.recipe_tables import block_dnet_recipes, block_recipe_diffusion, block_recipe_factors, \
-    block_recipe_parity, block_recipes
+from benchmarks.cross_fit import block_cross_fit
+from benchmarks.recipe_tables import block_dnet_recipes, block_recipe_diffusion, block_recipe_diffusion_test, \
+    block_recipe_factors, block_recipe_parity, block_recipes
 from benchmarks.tables import interval, md_table, pct
 
 from unisegdiff_pipeline.evaluation.statistics import paired_bootstrap
@@ -231,7 +232,9 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipe_factors": ("recipe_parity", block_recipe_factors),
     "recipes": ("recipe_parity", block_recipes),
     "recipe_diffusion": ("recipe_parity", block_recipe_diffusion),
+    "recipe_diffusion_test": ("recipe_parity", block_recipe_diffusion_test),
     "dnet_recipes": ("recipe_parity", block_dnet_recipes),
+    "cross_fit": ("cross_fit", block_cross_fit),
     "tta": ("tta", block_tta),
     "step_time": ("step_time_cpu", block_step_time),
 }

@@ -57,6 +57,23 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert plan["training"]["dnet"]["lr_scheduler"] == "cosine"  # DNet keeps the plan's
     assert plan["normalization"]["ColonPolyp"]["scheme"] == "task_zscore"
 
+    # the diffusion stage's test-image report: CFENet, DNet on it, and the pair's CFENet head alone, on the same images
+    run = subprocess.run(common[:3] + ["diffusion-test"] + common[3:] + ["--test-data", str(tmp_path / "test"),
+                                                                         "--dnet-steps", "2"],
+                         capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    report = json.loads((tmp_path / "recipe_parity.json").read_text())["diffusion_test"]
+    from benchmarks.recipes import DEFAULT_DNET_RECIPE
+    row = report[f"Kvasir/plan/s0/{DEFAULT_DNET_RECIPE}"]
+    assert (row["cfenet_training"]["steps"], row["dnet_training"]["steps"], row["test_cases"]) == (2, 2, 6)
+    assert row["case_dice"].keys() == row["cfenet_case_dice"].keys() == row["cfenet_alone_case_dice"].keys()
+    # the CFENet it reports is the parity run's (same plan, same seed), found trained, not trained again
+    assert row["cfenet_case_dice"] == state["parity"]["ours"]["Kvasir/plan/s0"]["case_dice"]
+    res = tmp_path / "work" / "res" / "Dataset631_KvasirTrain"
+    dnet = next(res.glob("UniSegDiffTrainer_*")) / "fold_all"
+    assert (dnet / "checkpoint_final.pth").is_file() and not (dnet / "validation").exists()
+    assert any(l.startswith(f"| Kvasir | {DEFAULT_DNET_RECIPE} | plan | 0 | 2 / 2 |") for l in run.stdout.splitlines())
+
     run = subprocess.run(common[:3] + ["factors"] + common[3:] + ["--recipes", "reference_like",
                                                                   "reference_like+cosine", "--seeds", "0", "1"],
                          capture_output=True, text=True, timeout=900, cwd=REPO)

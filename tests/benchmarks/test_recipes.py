@@ -53,3 +53,9 @@ def test_every_cfenet_recipe_is_a_valid_plan_change(recipe):
     changes = dict(RECIPES[recipe])
     changes.pop("image_normalization", None)
     patched(CPU_PLAN, changes, recipe)
+
+
+def test_the_default_dnet_recipe_is_the_cpu_plan_as_planned():
+    # the test-image report of the defaults must train what a user's cpu plan trains, not the paper's settings
+    assert patched(CPU_PLAN, dnet_plan_changes("plan", recipes.DEFAULT_DNET_RECIPE), "default") == CPU_PLAN
+    assert patched(CPU_PLAN, dnet_plan_changes("plan", "paper"), "paper") != CPU_PLAN

@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
-from benchmarks.recipe_tables import diffusion_rows, factor_rows, parity_rows
+from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
 from benchmarks.results_page import BLOCKS, PAGE, RESULTS, update_page
 from benchmarks.tables import interval
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
@@ -135,6 +135,30 @@ def test_diffusion_rows_pair_each_dnet_with_the_cfenet_it_was_trained_on():
     state["diffusion"]["BUSI/reference_like/s0r2/paper"] = entry(-0.09, dnet_recipe="paper", cfenet="BUSI/reference_like/s0r2")
     paper, rapid = diffusion_rows(state)
     assert paper[3] == "0,0r2" and rapid[-2:] == ["+1.0 [+1.0, +1.0]", "better"]
+
+
+def test_diffusion_test_rows_pair_the_pair_with_its_cfenet_and_with_its_own_head_alone():
+    def test_run(seed: int, pair: float) -> dict:
+        cases = [f"t{i}" for i in range(6)]
+        return {"set": "BUSI", "recipe": "plan", "seed": seed, "dnet_recipe": "default", "test_cases": 6,
+                "cfenet_training": {"steps": 1500, "train_seconds": 600.0},
+                "dnet_training": {"steps": 980, "train_seconds": 720.0 + 60 * seed},
+                "cfenet_case_dice": {c: 0.7 for c in cases}, "case_dice": {c: pair for c in cases},
+                "cfenet_alone_case_dice": {c: 0.75 for c in cases}}
+
+    (row,) = diffusion_test_rows({"diffusion_test": {"a": test_run(0, 0.74), "b": test_run(1, 0.78)}})
+    assert row[:6] == ["BUSI", "default", "plan", "0,1", "1500 / 980", "10.0 / 12.5"]
+    assert row[6:] == ["76.0 [76.0, 76.0]", "70.0 [70.0, 70.0]", "+6.0 [+6.0, +6.0]", "better",
+                       "75.0 [75.0, 75.0]", "+1.0 [+1.0, +1.0]", "better", 6]
+
+
+def test_runs_recorded_by_another_work_folder_are_kept():
+    from benchmarks.recipe_parity import merged_runs
+
+    recorded = {"parity": {"ours": {"x": 1}, "reference": {"Kvasir": 2}}, "factors": {"f": 1, "g": 2}}
+    local = {"parity": {"ours": {"y": 3}}, "factors": {"f": 5}, "diffusion_test": {"d": 1}}
+    assert merged_runs(recorded, local) == {"parity": {"ours": {"x": 1, "y": 3}, "reference": {"Kvasir": 2}},
+                                            "factors": {"f": 5, "g": 2}, "diffusion_test": {"d": 1}}
 
 
 def test_the_committed_page_is_up_to_date_with_the_committed_results():

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--c", dest="continue_training", action="store_true", help="continue from checkpoint_latest.pth")
     p.add_argument("--val-only", action="store_true", help="only run the final validation of checkpoint_final.pth")
     p.add_argument("--num-gpus", type=int, default=1, help="data-parallel processes (DDP); torchrun also works")
+    p.add_argument("--no-validation", dest="validate", action="store_false",
+                   help="skip the final validation (for fold 'all', whose validation cases are its training cases)")
     p.add_argument("--pretrained-cfenet", default=None, help="cfenet_final.pth to use instead of pretraining CFENet")
     return p
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     if args.val_only:
         trainer.run_validation()
     else:
-        trainer.run_training(args.continue_training)
+        trainer.run_training(args.continue_training, validate=args.validate)
 
 
 def _spawned_worker(rank: int, world_size: int, port: int, args: argparse.Namespace) -> None:

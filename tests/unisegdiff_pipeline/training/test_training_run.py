@@ -407,3 +407,13 @@ def test_cfenet_fine_tuned_in_the_dnet_phase_at_its_own_learning_rate(tiny_env):
     pretrained = load_checkpoint(frozen / "cfenet_final.pth")
     assert all(torch.equal(final["cfenet"][k], pretrained["cfenet"][k]) for k in final["cfenet"])
     assert len(final["optimizer"]["param_groups"]) == 1
+
+
+def test_no_validation_trains_and_skips_the_final_validation(tiny_env):
+    assert run_cli(train, ["all", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs", "--no-validation"]) == 0
+    out = fold_dir(tiny_env, "CFENetTrainer_1epochs", "all")
+    assert (out / "checkpoint_final.pth").is_file() and not (out / "validation").exists()
+    assert run_cli(train, ["all", "-d", "903", "-p", PLANS, "-tr", "CFENetTrainer_1epochs", "--no-validation",
+                           "--c"]) == 0  # finished: neither trained again nor validated
+    assert not (out / "validation").exists()
+    assert "validation skipped" in (out / "training_log.txt").read_text()

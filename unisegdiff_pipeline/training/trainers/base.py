@@ -261,13 +261,16 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         return FoldModel(f"fold_{self.fold}", self.cfenet, dnet, inf, self.schedule)
 
     # ---------------------------------------------------------------- main loop
-    def run_training(self, continue_training: bool = False) -> None:
-        """Train every phase (resuming if asked), save the final checkpoint, validate."""
+    def run_training(self, continue_training: bool = False, validate: bool = True) -> None:
+        """Train every phase (resuming if asked), save the final checkpoint, validate (unless `validate` is False)."""
         self.initialize()
         self.output_folder.mkdir(parents=True, exist_ok=True)
         latest = self.output_folder / "checkpoint_latest.pth"
         if continue_training and (self.output_folder / "checkpoint_final.pth").is_file():
             self.load_own_checkpoint(self.output_folder / "checkpoint_final.pth")
+            if not validate:
+                self.progress.log("training already finished (checkpoint_final.pth exists); validation skipped")
+                return None
             self.progress.log("training already finished (checkpoint_final.pth exists); running validation only")
             return self.run_validation()
         if continue_training and latest.is_file():
@@ -285,7 +288,8 @@ class UniSegDiffTrainer(TrainerCheckpoints):
             self.train_phase(phase)
         self.save("checkpoint_final.pth")
         self.progress.log("training finished: checkpoint_final.pth written")
-        self.run_validation()
+        if validate:
+            self.run_validation()
 
     def _write_run_files(self) -> None:
         if is_main():
