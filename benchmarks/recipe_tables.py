@@ -124,6 +124,8 @@ def diffusion_test_rows(state: dict) -> list[list]:
             d = paired_bootstrap(scores[side], pair)
             versus.append([interval(*bootstrap_mean(scores[side])), interval(d.mean, d.low, d.high, signed=True),
                            d.verdict])
+        head = paired_bootstrap(scores["cfenet_case_dice"], scores["cfenet_alone_case_dice"])
+        versus[1].append(interval(head.mean, head.low, head.high, signed=True))
         minutes = [sum(r[phase]["train_seconds"] for r in mine) / len(mine) / 60
                    for phase in ("cfenet_training", "dnet_training")]
         rows.append([group[0], group[2], group[1], ",".join(str(r["seed"]) for r in mine),
@@ -136,7 +138,8 @@ def diffusion_test_rows(state: dict) -> list[list]:
 DIFFUSION_TEST_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "steps of 16 (CFENet / DNet)",
                           "training min (CFENet / DNet)", "UniSegDiff test mDice [95 % CI]", "its CFENet",
                           "UniSegDiff − its CFENet [95 % CI]", "verdict", "its CFENet head after the DNet phase",
-                          "UniSegDiff − that head [95 % CI]", "verdict", "test images"]
+                          "UniSegDiff − that head [95 % CI]", "verdict", "that head − its CFENet [95 % CI]",
+                          "test images"]
 
 
 def block_recipe_diffusion_test(p: dict) -> list[str]:

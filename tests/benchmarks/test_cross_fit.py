@@ -2,10 +2,15 @@
 import json
 
 from benchmarks import cross_fit
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS, tiny_dataset, tiny_env  # noqa: F401 (fixtures)
+from tests.unisegdiff_pipeline.conftest import DATASET, PLANS, set_plan, tiny_dataset, tiny_env  # noqa: F401
 
 
 def test_halves_cfenet_and_both_dnets_are_scored_on_fold_0_validation(tiny_env, tmp_path, capsys):
+    set_plan(tiny_env, num_workers=0)  # no augmentation process to start: a shorter test
+    plan = tiny_env / "pre" / DATASET / f"{PLANS}.json"
+    plans = json.loads(plan.read_text())
+    plans["configurations"]["2d"]["inference"]["num_samples"] = 2
+    plan.write_text(json.dumps(plans))
     splits_path = tiny_env / "pre" / DATASET / "splits_final.json"
     fold0 = json.loads(splits_path.read_text())[0]
     cross_fit.main(["--work", str(tiny_env), "--dataset", DATASET, "--plans", PLANS, "--cfenet-steps", "2",

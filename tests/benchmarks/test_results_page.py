@@ -149,7 +149,7 @@ def test_diffusion_test_rows_pair_the_pair_with_its_cfenet_and_with_its_own_head
     (row,) = diffusion_test_rows({"diffusion_test": {"a": test_run(0, 0.74), "b": test_run(1, 0.78)}})
     assert row[:6] == ["BUSI", "default", "plan", "0,1", "1500 / 980", "10.0 / 12.5"]
     assert row[6:] == ["76.0 [76.0, 76.0]", "70.0 [70.0, 70.0]", "+6.0 [+6.0, +6.0]", "better",
-                       "75.0 [75.0, 75.0]", "+1.0 [+1.0, +1.0]", "better", 6]
+                       "75.0 [75.0, 75.0]", "+1.0 [+1.0, +1.0]", "better", "+5.0 [+5.0, +5.0]", 6]
 
 
 def test_runs_recorded_by_another_work_folder_are_kept():
