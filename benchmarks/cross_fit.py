@@ -17,6 +17,8 @@ import argparse
 import random
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.common import bin_path, log_run, save_results
 from benchmarks.tables import interval, md_table
 from unisegdiff_pipeline import imageio
@@ -124,22 +126,29 @@ def sampled(fold_folder: Path, raw: Path, cases: list[str], sampling: str, chang
     return case_dice(out / "summary.json")
 
 
-COLUMNS = ["DNet trained on", "sampling", "val mDice [95 % CI]", "− CFENet [95 % CI]", "verdict", "val cases"]
+COLUMNS = ["DNet trained on", "sampling", "val mDice [95 % CI]", "− CFENet [95 % CI]", "verdict",
+           "− DNet on A, same sampling [95 % CI]", "verdict", "case Dice correlation with CFENet", "val cases"]
 
 
 def rows(payload: dict) -> list[list]:
     """Each DNet and sampling against the CFENet it was conditioned on, paired on the validation cases."""
     runs, out = payload["runs"], []
     base = runs["cfenet_A"]["case_dice"]
-    out.append(["— (CFENet, trained on A)", "—", interval(*bootstrap_mean(base)), "—", "—", len(base)])
+    out.append(["— (CFENet, trained on A)", "—", interval(*bootstrap_mean(base)), "—", "—", "—", "—", "—", len(base)])
     for key, run in runs.items():
         if "/" in key:
             label, sampling = key.split("/")
             d = paired_bootstrap(base, run["case_dice"])
+            versus_a = ["—", "—"]
+            if label == "dnet_on_B" and f"dnet_on_A/{sampling}" in runs:
+                e = paired_bootstrap(runs[f"dnet_on_A/{sampling}"]["case_dice"], run["case_dice"])
+                versus_a = [interval(e.mean, e.low, e.high, signed=True), e.verdict]
+            cases = sorted(base)
+            corr = float(np.corrcoef([base[c] for c in cases], [run["case_dice"][c] for c in cases])[0, 1])
             out.append([label.removeprefix("dnet_on_") + (" (CFENet's training half)" if label.endswith("A") else
                                                           " (the other half)"), sampling,
                         interval(*bootstrap_mean(run["case_dice"])), interval(d.mean, d.low, d.high, signed=True),
-                        d.verdict, len(run["case_dice"])])
+                        d.verdict, *versus_a, f"{corr:.3f}", len(run["case_dice"])])
     return out
 
 
