@@ -20,15 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import bin_path, log_run, save_results
+from benchmarks.scoring import score_cases
 from benchmarks.tables import interval, md_table
-from unisegdiff_pipeline import imageio
-from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
-from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.merge import deep_merge
 from unisegdiff_pipeline.results_layout import model_folder_name
-from unisegdiff_pipeline.training.trainers.base import SEED as VALIDATION_SEED
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 16
@@ -109,21 +106,11 @@ def case_dice(summary: Path) -> dict[str, float]:
 
 
 def sampled(fold_folder: Path, raw: Path, cases: list[str], sampling: str, changes: dict) -> dict[str, float]:
-    """A trained fold's Dice per validation case under one sampling (the validation's seed: the same noises)."""
-    out = fold_folder / ("validation" if changes == PLAN_SAMPLING else f"validation_{sampling}")
-    if (out / "summary.json").is_file():
-        return case_dice(out / "summary.json")
-    inputs = fold_folder / f"inputs_{sampling}"
-    inputs.mkdir(exist_ok=True)
-    images = {imageio.strip_ending(p).removesuffix("_0000"): p for p in imageio.list_images(raw / "imagesTr")}
-    for case in cases:
-        if not (inputs / images[case].name).exists():
-            (inputs / images[case].name).symlink_to(images[case])
-    tasks = load_json(raw / "dataset.json")["tasks"]
-    Predictor(fold_folder.parent, folds=[fold_folder.name.removeprefix("fold_")], device="cpu", seed=VALIDATION_SEED,
-              task_map={c: tasks[c] for c in cases}, inference_changes=changes).predict_files(inputs, out, continue_prediction=True)
-    evaluate_folders(raw / "labelsTr", out, cases=cases, output=out / "summary.json")
-    return case_dice(out / "summary.json")
+    """A trained fold's Dice per validation case under one sampling (its own validation where the plan samples so)."""
+    if changes == PLAN_SAMPLING:
+        return case_dice(fold_folder / "validation" / "summary.json")
+    return score_cases(fold_folder.parent, fold_folder.name.removeprefix("fold_"), raw,
+                       fold_folder / f"validation_{sampling}", changes, cases=cases)
 
 
 COLUMNS = ["DNet trained on", "sampling", "val mDice [95 % CI]", "− CFENet [95 % CI]", "verdict",

@@ -8,29 +8,12 @@ this report only: no setting is chosen from it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from benchmarks.recipes import DNET_RECIPES, SETS
-from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
-from unisegdiff_pipeline.inference.predictor import Predictor
-from unisegdiff_pipeline.jsonio import load_json
-from unisegdiff_pipeline.training.trainers.base import SEED as VALIDATION_SEED
+from benchmarks.scoring import score_cases
 
 # CFENet's head alone: the samples get weight 0, so one noise per image gives the same mask as ten
 CFENET_ALONE = {"cfenet_weight": 1.0}
-
-
-def score_on_test(model: Path, test_raw: Path, name: str, inference_changes: dict,
-                  n_samples: int | None = None) -> tuple[dict[str, float], float]:
-    """A fold-'all' model folder's Dice per test image (written under model/test_<name>), and the seconds it took."""
-    task = next(iter(load_json(test_raw / "dataset.json")["tasks"].values()))
-    out = model / f"test_{name}"
-    start = time.time()
-    predictor = Predictor(model, folds=["all"], device="cpu", task=task, seed=VALIDATION_SEED, n_samples=n_samples,
-                          inference_changes=inference_changes or None)
-    predictor.predict_files(test_raw / "imagesTr", out, continue_prediction=True)
-    summary = evaluate_folders(test_raw / "labelsTr", out)
-    return {c: v["dice"] for c, v in summary["cases"].items()}, round(time.time() - start, 1)
 
 
 def run_diffusion_test(bench, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict:
@@ -44,10 +27,14 @@ def run_diffusion_test(bench, key: str, recipe: str, seed: int, dnet_recipe: str
     cfenet_folder, cfenet_timing = bench.train(key, recipe, seed, "all")
     dnet_folder, dnet_timing = bench.train(key, recipe, seed, "all", dnet_recipe)
     test_raw = bench.work / "raw" / bench.name(SETS[key][7], key, "Test")
-    cfenet, cfenet_seconds = score_on_test(cfenet_folder.parent, test_raw, "cfenet", {})
-    pair, pair_seconds = score_on_test(dnet_folder.parent, test_raw, dnet_recipe,
-                                       DNET_RECIPES[dnet_recipe].get("inference", {}))
-    alone, _ = score_on_test(dnet_folder.parent, test_raw, "cfenet_alone", CFENET_ALONE, n_samples=1)
+    start = time.time()
+    cfenet = score_cases(cfenet_folder.parent, "all", test_raw, cfenet_folder.parent / "test_cfenet")
+    cfenet_seconds, start = round(time.time() - start, 1), time.time()
+    pair = score_cases(dnet_folder.parent, "all", test_raw, dnet_folder.parent / f"test_{dnet_recipe}",
+                       DNET_RECIPES[dnet_recipe].get("inference", {}))
+    pair_seconds = round(time.time() - start, 1)
+    alone = score_cases(dnet_folder.parent, "all", test_raw, dnet_folder.parent / "test_cfenet_alone", CFENET_ALONE,
+                        n_samples=1)
     runs[run_id] = {"set": key, "recipe": recipe, "seed": seed, "dnet_recipe": dnet_recipe,
                     "cfenet_training": cfenet_timing, "dnet_training": dnet_timing, "test_cases": len(pair),
                     "cfenet_predict_seconds": cfenet_seconds, "predict_seconds": pair_seconds,

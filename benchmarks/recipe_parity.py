@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -49,16 +48,13 @@ from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, 
     cfenet_id, diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
+from benchmarks.scoring import score_cases
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
     SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.tables import md_table
 
 from planning.planner import normalization_for
-from unisegdiff_pipeline import imageio
-from unisegdiff_pipeline.evaluation.evaluate import evaluate_folders
-from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.jsonio import load_json, save_json
-from unisegdiff_pipeline.training.trainers.base import SEED as VALIDATION_SEED
 from unisegdiff_pipeline.results_layout import model_folder_name
 from unisegdiff_pipeline.merge import deep_merge
 
@@ -292,23 +288,13 @@ class Bench:
                              f"{model / 'fold_0' / 'checkpoint_final.pth'} is gone, so {dnet_recipe} cannot sample it "
                              f"again. Fix: run the recipe on another seed (--seeds), or remove that row from "
                              f"benchmarks/results/recipe_parity.json to train it again")
-        cases = sorted(base["case_dice"])
-        inputs, out = model / f"inputs_{dnet_recipe}", model / f"validation_{dnet_recipe}"
-        shutil.rmtree(inputs, ignore_errors=True)
-        inputs.mkdir()
-        images = {imageio.strip_ending(p).removesuffix("_0000"): p for p in imageio.list_images(raw / "imagesTr")}
-        for case in cases:
-            (inputs / images[case].name).symlink_to(images[case])
         start = time.time()
-        predictor = Predictor(model, folds=["0"], device="cpu", seed=VALIDATION_SEED,
-                              inference_changes=DNET_RECIPES[dnet_recipe]["inference"])
-        predictor.predict_files(inputs, out)
-        summary = evaluate_folders(raw / "labelsTr", out, cases=cases)
+        case_dice = score_cases(model, "0", raw, model / f"validation_{dnet_recipe}",
+                                DNET_RECIPES[dnet_recipe]["inference"], cases=list(base["case_dice"]), resume=False)
         run_id = f"{cfenet_id(base)}/{dnet_recipe}"
         self.state["diffusion"][run_id] = {
             **base, "dnet_recipe": dnet_recipe, "resampled_from": source,
-            "wall_seconds": round(time.time() - start, 1), "val_cases": len(summary["cases"]),
-            "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+            "wall_seconds": round(time.time() - start, 1), "val_cases": len(case_dice), "case_dice": case_dice}
         self.save()
         return self.state["diffusion"][run_id]
 
