@@ -27,7 +27,6 @@ from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.merge import deep_merge
 from unisegdiff_pipeline.results_layout import model_folder_name
 
-REPO = Path(__file__).resolve().parents[1]
 BATCH = 16
 SAMPLINGS = {"dnet_alone": {"final_decoder": "x0", "cfenet_weight": 0.0},
              "cpu_sampling": {"final_decoder": "x0", "cfenet_weight": 0.5}}

@@ -48,9 +48,9 @@ from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, 
     cfenet_id, diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
-from benchmarks.scoring import score_cases
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
     SETS, dnet_plan_changes, plans_name, trained_by
+from benchmarks.scoring import score_cases
 from benchmarks.tables import md_table
 
 from planning.planner import normalization_for
@@ -62,6 +62,8 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "yardstick" / "plain_unet.py"  # run as it is, never copied
 BATCH = 16
 REFERENCE_SIZE = 128  # the cpu plan's image size
+
+
 def merged_runs(recorded: dict, local: dict) -> dict:
     """The results file's runs with a work folder's state over them, run by run: what another work folder recorded
     in the results file stays."""
