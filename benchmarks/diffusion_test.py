@@ -1,6 +1,6 @@
 """recipe_parity's `diffusion-test` mode: the final report of a DNet recipe on the test images.
 
-CFENetTrainer (the set's steps) and then UniSegDiffTrainer's DNet on that CFENet (--dnet-steps) are trained on every
+CFENetTrainer (the set's steps, or --steps) and then UniSegDiffTrainer's DNet on that CFENet (--dnet-steps) are trained on every
 training image of --data (fold 'all'); both, and the pair's own (possibly fine-tuned) CFENet head alone, predict the
 test images of --test-data, so that what the DNet phase adds is paired on the same images. The test images are for
 this report only: no setting is chosen from it.
@@ -20,7 +20,7 @@ def run_diffusion_test(bench, key: str, recipe: str, seed: int, dnet_recipe: str
     """Train (or find trained) the CFENet and the DNet of a recipe pair on every training image; score both on the
     test images, with the pair's CFENet head alone beside them."""
     runs = bench.state.setdefault("diffusion_test", {})
-    run_id = f"{key}/{recipe}/s{seed}/{dnet_recipe}"
+    run_id = f"{key}/{recipe}/s{seed}/{dnet_recipe}" + (f"/cfenet{bench.steps}steps" if bench.steps else "")
     if run_id in runs:
         return runs[run_id]
     bench.prepare(key, with_test=True)

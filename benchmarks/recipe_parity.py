@@ -185,6 +185,8 @@ class Bench:
             steps, changes, base, name = self.steps or SETS[key][3], RECIPES[recipe], "CFENetTrainer", recipe
         else:
             steps, base, name = self.dnet_steps, "UniSegDiffTrainer", f"{recipe}__{dnet_recipe}"
+            if self.steps:  # a DNet on a CFENet of other steps is another model: its own folder
+                name += f"__cfenet{self.steps}"
             changes = dnet_plan_changes(recipe, dnet_recipe)
         plans = self.recipe_plan(key, name, changes, seed)
         folder, trainer, n_train, per_epoch, epochs = self.fold_folder(key, name, seed, fold, base, steps)

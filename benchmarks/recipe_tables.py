@@ -114,8 +114,11 @@ def diffusion_test_rows(state: dict) -> list[list]:
     """Per set and recipe pair, over seeds: test mDice of the CFENet, of the pair trained on it and of the pair's own
     CFENet head alone, the pair paired against each on the same test images."""
     rows, runs = [], list(state.get("diffusion_test", {}).values())
-    for group in dict.fromkeys((r["set"], r["recipe"], r["dnet_recipe"]) for r in runs):
-        mine = [r for r in runs if (r["set"], r["recipe"], r["dnet_recipe"]) == group]
+    def group_of(r: dict) -> tuple:
+        return r["set"], r["recipe"], r["dnet_recipe"], r["cfenet_training"]["steps"], r["dnet_training"]["steps"]
+
+    for group in dict.fromkeys(group_of(r) for r in runs):
+        mine = [r for r in runs if group_of(r) == group]
         scores = {side: seed_mean([{"case_dice": r[side]} for r in mine])
                   for side in ("cfenet_case_dice", "case_dice", "cfenet_alone_case_dice")}
         pair = scores["case_dice"]

@@ -157,8 +157,10 @@ def block_diagnostics_decoders(p: dict) -> list[str]:
 
 
 def block_ablations(p: dict) -> list[str]:
-    """The denoising ablations on the unified set beside the paper's Table 4, every budget."""
+    """The denoising ablations on the unified set beside the paper's Table 4, every budget, each paired against the
+    staged model on the same validation cases at the headline budget."""
     budgets = _budgets(p)
+    staged = p["runs"].get("Unified/UniSegDiffTrainer") or {}
     rows = []
     for method, label in ABLATIONS.items():
         _, steps, dice, iou = p["paper_table4"][method]
@@ -166,9 +168,16 @@ def block_ablations(p: dict) -> list[str]:
         for _, runs in budgets:
             s = (runs.get(f"Unified/{method}") or {}).get("summary")
             cells += [pct(s["unified"]["mDice"]), pct(s["unified"]["mIoU"])] if s else ["—", "—"]
+        mine = p["runs"].get(f"Unified/{method}") or {}
+        if method != "UniSegDiffTrainer" and "case_dice" in mine and "case_dice" in staged:
+            diff = paired_bootstrap(mine["case_dice"], staged["case_dice"])
+            cells += [interval(diff.mean, diff.low, diff.high, signed=True), diff.verdict]
+        else:
+            cells += ["—", "—"]
         rows.append([label, steps, dice, iou] + cells)
     return md_table(["denoising", "inference steps", "paper mDice", "paper mIoU"]
-                    + [f"ours {b} min {k}" for b, _ in budgets for k in ("mDice", "mIoU")], rows)
+                    + [f"ours {b} min {k}" for b, _ in budgets for k in ("mDice", "mIoU")]
+                    + [f"staged − this, {budgets[0][0]} min [95 % CI]", "verdict (staged)"], rows)
 
 
 def block_other_budgets(p: dict) -> list[str]:

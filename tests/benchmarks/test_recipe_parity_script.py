@@ -64,7 +64,7 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     report = json.loads((tmp_path / "recipe_parity.json").read_text())["diffusion_test"]
     from benchmarks.recipes import DEFAULT_DNET_RECIPE
-    row = report[f"Kvasir/plan/s0/{DEFAULT_DNET_RECIPE}"]
+    row = report[f"Kvasir/plan/s0/{DEFAULT_DNET_RECIPE}/cfenet2steps"]  # --steps: a run of its own
     assert (row["cfenet_training"]["steps"], row["dnet_training"]["steps"], row["test_cases"]) == (2, 2, 6)
     assert row["case_dice"].keys() == row["cfenet_case_dice"].keys() == row["cfenet_alone_case_dice"].keys()
     # the CFENet it reports is the parity run's (same plan, same seed), found trained, not trained again

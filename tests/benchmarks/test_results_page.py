@@ -81,6 +81,19 @@ def test_diffusion_against_unet_is_paired_with_an_interval():
     assert "| COVID | 5 | 70.0 | 69.0 | — | not decided (per-case Dice not stored) | — |" in page
 
 
+def test_ablations_are_paired_with_the_staged_model():
+    cases = {f"c{i}": 0.5 + 0.01 * i for i in range(30)}
+    runs = {"Unified/UniSegDiffTrainer": run("Unified", "UniSegDiffTrainer", {0: summary(0.645)}, cases),
+            "Unified/OneStepTrainer": run("Unified", "OneStepTrainer", {0: summary(0.665)},
+                                          {c: v + 0.02 for c, v in cases.items()}),
+            "Unified/UniformMaskTrainer": run("Unified", "UniformMaskTrainer", {0: summary(0.6)})}
+    page = update_page("<!-- generated: ablations -->\n<!-- end generated -->\n", {"real_data": real_data(runs)})
+    assert "| staged − this, 5 min [95 % CI] | verdict (staged) |" in page
+    assert "| staged (UniSegDiff) | 11 | 84.4 | 76.3 | 64.5 | 54.5 | — | — |" in page
+    assert "| one-step, mask target | 1 | 78.6 | 71.4 | 66.5 | 56.5 | -2.0 [-2.0, -2.0] | worse |" in page
+    assert "| uniform t, mask target | 100 | 80.9 | 72.6 | 60.0 | 50.0 | — | — |" in page  # no per-case Dice
+
+
 def test_parity_and_factor_rows():
     cases = {f"c{i}": 0.8 for i in range(10)}
     state = {"base_recipe": "reference_like",
@@ -146,10 +159,15 @@ def test_diffusion_test_rows_pair_the_pair_with_its_cfenet_and_with_its_own_head
                 "cfenet_case_dice": {c: 0.7 for c in cases}, "case_dice": {c: pair for c in cases},
                 "cfenet_alone_case_dice": {c: 0.75 for c in cases}}
 
-    (row,) = diffusion_test_rows({"diffusion_test": {"a": test_run(0, 0.74), "b": test_run(1, 0.78)}})
+    runs = {"a": test_run(0, 0.74), "b": test_run(1, 0.78)}
+    (row,) = diffusion_test_rows({"diffusion_test": runs})
     assert row[:6] == ["BUSI", "default", "plan", "0,1", "1500 / 980", "10.0 / 12.5"]
     assert row[6:] == ["76.0 [76.0, 76.0]", "70.0 [70.0, 70.0]", "+6.0 [+6.0, +6.0]", "better",
                        "75.0 [75.0, 75.0]", "+1.0 [+1.0, +1.0]", "better", "+5.0 [+5.0, +5.0]", 6]
+    # a longer-trained CFENet is another baseline: its pair gets a row of its own, not a seed of the first
+    runs["c"] = {**test_run(0, 0.8), "cfenet_training": {"steps": 2770, "train_seconds": 720.0}}
+    first, longer = diffusion_test_rows({"diffusion_test": runs})
+    assert first == row and longer[3:7] == ["0", "2770 / 980", "12.0 / 12.0", "80.0 [80.0, 80.0]"]
 
 
 def test_runs_recorded_by_another_work_folder_are_kept():
