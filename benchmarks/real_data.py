@@ -172,7 +172,7 @@ class Benchmark(NnUNetPeer):
         pre = self.work / "pre" / self.name(key)
         plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
         splits = json.loads((pre / "splits_final.json").read_text())
-        per_fold, walls, phase_time, epochs, case_dice = {}, [], {}, {}, {}
+        per_fold, walls, phase_time, epochs, case_dice, case_task = {}, [], {}, {}, {}, {}
         for f in self.folds:
             fold = self.fold_dir(key, trainer, plans, f)
             cmd = [bin_path("usd_train"), str(f), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
@@ -188,6 +188,7 @@ class Benchmark(NnUNetPeer):
             validation = json.loads((fold / "validation" / "summary.json").read_text())
             per_fold[f] = compact_summary(validation)
             case_dice.update({c: v["dice"] for c, v in validation["cases"].items()})
+            case_task.update({c: v["task"] for c, v in validation["cases"].items()})
             history = training_history(fold)
             for r in history:
                 phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
@@ -199,7 +200,7 @@ class Benchmark(NnUNetPeer):
                   "train_seconds": round(sum(phase_time.values()), 1),
                   "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
                   "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
-                  "case_dice": case_dice, **fold_statistics(per_fold)}
+                  "case_dice": case_dice, "case_task": case_task, **fold_statistics(per_fold)}
         if trainer != PRETRAINED_FROM:
             result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
         self.runs[run_id] = result

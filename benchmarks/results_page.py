@@ -57,6 +57,12 @@ def _budgets(payload: dict) -> list[tuple[str, dict]]:
     return [(f"{payload['budget_minutes']:g}", payload["runs"])] + others
 
 
+def _tasks(*runs: dict) -> dict[str, str] | None:
+    """Case -> task of the first run that records it: the unified set's paired differences weigh each task equally,
+    like its mDice."""
+    return next((r["case_task"] for r in runs if "case_task" in r), None)
+
+
 def _cell(run: dict | None, task: str) -> list[str]:
     """mDice and mIoU of a task: mean ± SD across the folds run ('± —' with one fold)."""
     summary = (run or {}).get("summary")
@@ -109,7 +115,7 @@ def block_diffusion_vs_unet(p: dict) -> list[str]:
             if not (a and b):
                 continue
             if "case_dice" in a and "case_dice" in b:
-                diff = paired_bootstrap(a["case_dice"], b["case_dice"])
+                diff = paired_bootstrap(a["case_dice"], b["case_dice"], strata=_tasks(a, b))
                 paired = [interval(diff.mean, diff.low, diff.high, signed=True), diff.verdict, diff.num_cases]
             else:
                 paired = ["—", "not decided (per-case Dice not stored)", "—"]
@@ -170,7 +176,7 @@ def block_ablations(p: dict) -> list[str]:
             cells += [pct(s["unified"]["mDice"]), pct(s["unified"]["mIoU"])] if s else ["—", "—"]
         mine = p["runs"].get(f"Unified/{method}") or {}
         if method != "UniSegDiffTrainer" and "case_dice" in mine and "case_dice" in staged:
-            diff = paired_bootstrap(mine["case_dice"], staged["case_dice"])
+            diff = paired_bootstrap(mine["case_dice"], staged["case_dice"], strata=_tasks(mine, staged))
             cells += [interval(diff.mean, diff.low, diff.high, signed=True), diff.verdict]
         else:
             cells += ["—", "—"]

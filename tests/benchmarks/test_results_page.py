@@ -79,6 +79,15 @@ def test_diffusion_against_unet_is_paired_with_an_interval():
                        {"real_data": real_data(runs)})
     assert "| BUSI | 5 | 60.0 | 63.0 | +3.0 [+3.0, +3.0] | better | 30 |" in page
     assert "| COVID | 5 | 70.0 | 69.0 | — | not decided (per-case Dice not stored) | — |" in page
+    # the unified set: each task weighs the same in the difference, as in its mDice (here 20 polyp cases gain 4
+    # points, 10 breast cases lose 2: +1.0, where the case mean would be +2.0)
+    task = {c: "ColonPolyp" if int(c[1:]) < 20 else "BreastLesion" for c in cases}
+    unet = run("Unified", "CFENetTrainer", {0: summary(0.6)}, cases) | {"case_task": task}
+    usd = run("Unified", "UniSegDiffTrainer", {0: summary(0.61)},
+              {c: v + (0.04 if task[c] == "ColonPolyp" else -0.02) for c, v in cases.items()}) | {"case_task": task}
+    page = update_page("<!-- generated: diffusion_vs_unet -->\n<!-- end generated -->\n",
+                       {"real_data": real_data({"Unified/CFENetTrainer": unet, "Unified/UniSegDiffTrainer": usd})})
+    assert "| Unified | 5 | 60.0 | 61.0 | +1.0 [+1.0, +1.0] | better | 30 |" in page
 
 
 def test_ablations_are_paired_with_the_staged_model():

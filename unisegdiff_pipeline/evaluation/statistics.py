@@ -34,17 +34,24 @@ class PairedDifference:
 
 
 def paired_bootstrap(a: dict[str, float], b: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES,
-                     seed: int = 0) -> PairedDifference:
-    """b - a over the cases both score (case -> value), resampling cases with replacement."""
+                     seed: int = 0, strata: dict[str, str] | None = None) -> PairedDifference:
+    """b - a over the cases both score (case -> value), resampling cases with replacement. With strata (case ->
+    task) the difference is the mean of the tasks' mean differences, like a unified mDice, and cases are resampled
+    within their task."""
     cases = sorted(set(a) & set(b))
     if not cases:
         raise ValueError("no case is scored by both sides")
+    missing = [c for c in cases if strata is not None and c not in strata]
+    if missing:
+        raise ValueError(f"{len(missing)} case(s) have no task in strata, e.g. {missing[0]}")
     diff = np.array([b[c] - a[c] for c in cases], dtype=np.float64)
+    groups = [np.array([i for i, c in enumerate(cases) if strata[c] == t]) for t in sorted(set(strata[c] for c in cases))] \
+        if strata is not None else [np.arange(len(cases))]
     rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(1)
+    means = np.mean([diff[g][rng.integers(0, len(g), (resamples, len(g)))].mean(1) for g in groups], axis=0)
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
-    return PairedDifference(float(diff.mean()), float(low), float(high), len(cases))
+    return PairedDifference(float(np.mean([diff[g].mean() for g in groups])), float(low), float(high), len(cases))
 
 
 def bootstrap_mean(values: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float,
