@@ -1,9 +1,9 @@
 """recipe_parity's `diffusion-test` mode: the final report of a DNet recipe on the test images.
 
-CFENetTrainer (the set's steps, or --steps) and then UniSegDiffTrainer's DNet on that CFENet (--dnet-steps) are trained on every
-training image of --data (fold 'all'); both, and the pair's own (possibly fine-tuned) CFENet head alone, predict the
-test images of --test-data, so that what the DNet phase adds is paired on the same images. The test images are for
-this report only: no setting is chosen from it.
+CFENetTrainer (the set's steps, or --steps) and then UniSegDiffTrainer's DNet on that CFENet (--dnet-steps) are
+trained on every training image of --data (fold 'all'); both, and the pair's own (possibly fine-tuned) CFENet head
+alone, predict the test images of --test-data, so that what the DNet phase adds is paired on the same images. The
+test images are for this report only: no setting is chosen from it.
 """
 from __future__ import annotations
 

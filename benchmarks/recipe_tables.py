@@ -110,15 +110,18 @@ DIFFUSION_COLUMNS = ["set", "DNet recipe", "CFENet recipe", "seeds", "DNet steps
                      "val mDice [95 % CI]", "− its CFENet [95 % CI]", "verdict", "− paper settings [95 % CI]", "verdict"]
 
 
+def _test_group(run: dict) -> tuple:
+    """The runs that are seeds of one row: same set, recipes and steps (a longer CFENet is another baseline)."""
+    return (run["set"], run["recipe"], run["dnet_recipe"], run["cfenet_training"]["steps"],
+            run["dnet_training"]["steps"])
+
+
 def diffusion_test_rows(state: dict) -> list[list]:
     """Per set and recipe pair, over seeds: test mDice of the CFENet, of the pair trained on it and of the pair's own
     CFENet head alone, the pair paired against each on the same test images."""
     rows, runs = [], list(state.get("diffusion_test", {}).values())
-    def group_of(r: dict) -> tuple:
-        return r["set"], r["recipe"], r["dnet_recipe"], r["cfenet_training"]["steps"], r["dnet_training"]["steps"]
-
-    for group in dict.fromkeys(group_of(r) for r in runs):
-        mine = [r for r in runs if group_of(r) == group]
+    for group in dict.fromkeys(_test_group(r) for r in runs):
+        mine = [r for r in runs if _test_group(r) == group]
         scores = {side: seed_mean([{"case_dice": r[side]} for r in mine])
                   for side in ("cfenet_case_dice", "case_dice", "cfenet_alone_case_dice")}
         pair = scores["case_dice"]

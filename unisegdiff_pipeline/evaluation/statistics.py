@@ -45,8 +45,8 @@ def paired_bootstrap(a: dict[str, float], b: dict[str, float], resamples: int = 
     if missing:
         raise ValueError(f"{len(missing)} case(s) have no task in strata, e.g. {missing[0]}")
     diff = np.array([b[c] - a[c] for c in cases], dtype=np.float64)
-    groups = [np.array([i for i, c in enumerate(cases) if strata[c] == t]) for t in sorted(set(strata[c] for c in cases))] \
-        if strata is not None else [np.arange(len(cases))]
+    labels = np.array([strata[c] if strata is not None else "" for c in cases])
+    groups = [np.flatnonzero(labels == t) for t in np.unique(labels)]
     rng = np.random.default_rng(seed)
     means = np.mean([diff[g][rng.integers(0, len(g), (resamples, len(g)))].mean(1) for g in groups], axis=0)
     tail = (1 - CONFIDENCE) / 2 * 100
