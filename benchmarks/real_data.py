@@ -20,7 +20,8 @@ settings), all 4 folds, and the epochs of --epochs CFENET DNET (the paper's 100 
 is); nnU-Net keeps its default plan and gets --budget-minutes per fold. The table states the hardware, plan, epochs
 and times of every run. On two CPU cores the whole matrix at 12 minutes (14 runs with their validation) takes about
 4 hours. Runs at another budget (--budget-minutes 5) keep their own state and results folders; the page shows them
-beside the headline budget's.
+beside the headline budget's. A finished run asked for more folds (`--only COVID --folds 0 1 2`) trains the new
+folds alone and keeps the others.
 
 nnU-Net is a benchmark-only peer: `pip install -c constraints.txt nnunetv2` with `torch==2.13.0` in constraints.txt
 (its timm/torchvision dependency would otherwise replace torch).
@@ -78,6 +79,15 @@ PAPER_TABLE4 = {"UniSegDiffTrainer": (300, 11, 84.4, 76.3), "UniformMaskTrainer"
 def cpu_tag(minutes: float) -> str:
     """Name part of a CPU budget's plan copies, state file and nnU-Net results folders (cpu5m, cpu12m, ...)."""
     return f"cpu{float(minutes):g}m"
+
+
+def recorded_fold_walls(run: dict) -> dict[int, float]:
+    """Wall seconds of each finished fold of a recorded run (a run recorded before per-fold walls: its one fold)."""
+    if "fold_wall_seconds" in run:
+        return {int(f): w for f, w in run["fold_wall_seconds"].items()}
+    if len(run["folds"]) != 1:
+        raise ValueError(f"run {run['dataset']}/{run['method']} has folds {run['folds']} but no per-fold wall times")
+    return {run["folds"][0]: run["wall_seconds_with_validation"]}
 
 
 class Benchmark(NnUNetPeer):
@@ -160,8 +170,11 @@ class Benchmark(NnUNetPeer):
     def run_ours(self, key: str, trainer: str) -> dict:
         plans = base_plans = f"usd_plans_{self.tag}"
         run_id = f"{key}/{trainer}"
-        if run_id in self.runs:
-            return self.runs[run_id]
+        done = self.runs.get(run_id)
+        if done and set(self.folds) <= set(done["folds"]):
+            return done
+        reused_walls = recorded_fold_walls(done) if done else {}
+        folds = sorted(set(self.folds) | set(reused_walls))
         if trainer in CPU_ABLATION_INFERENCE and self.preset == "cpu":
             path = self.work / "pre" / self.name(key) / f"{plans}.json"
             p = json.loads(path.read_text())
@@ -172,19 +185,13 @@ class Benchmark(NnUNetPeer):
         pre = self.work / "pre" / self.name(key)
         plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
         splits = json.loads((pre / "splits_final.json").read_text())
-        per_fold, walls, phase_time, epochs, case_dice, case_task = {}, [], {}, {}, {}, {}
-        for f in self.folds:
+        per_fold, walls, phase_time, epochs, case_dice, case_task = {}, {}, {}, {}, {}, {}
+        for f in folds:
             fold = self.fold_dir(key, trainer, plans, f)
-            cmd = [bin_path("usd_train"), str(f), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
-                   "--device", self.device]
-            if trainer != PRETRAINED_FROM:
-                pretrained = self.fold_dir(key, PRETRAINED_FROM, base_plans, f) / "cfenet_final.pth"
-                if not pretrained.is_file():
-                    raise RuntimeError(f"{pretrained} is missing: run {key}/{PRETRAINED_FROM} first")
-                cmd += ["--pretrained-cfenet", str(pretrained)]
-            if (fold / "checkpoint_latest.pth").is_file():
-                cmd.append("--c")
-            walls.append(log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{f}.log", {}))
+            if f in reused_walls:  # a finished fold of this run: its results are read again, nothing is trained
+                walls[f] = reused_walls[f]
+            else:
+                walls[f] = self.train_fold(key, trainer, plans, base_plans, f)
             validation = json.loads((fold / "validation" / "summary.json").read_text())
             per_fold[f] = compact_summary(validation)
             case_dice.update({c: v["dice"] for c, v in validation["cases"].items()})
@@ -195,12 +202,16 @@ class Benchmark(NnUNetPeer):
             epochs = {p: sum(r["phase"] == p for r in history) for p in ("cfenet", "dnet")
                       if any(r["phase"] == p for r in history)}
         result = {"dataset": key, "method": trainer, "plan": plans, "image_size": plan["image_size"], "epochs": epochs,
-                  "iterations_per_epoch": math.ceil(len(splits[self.folds[0]]["train"]) / plan["batch_size"]),
-                  "folds": list(self.folds), "device": self.device,
+                  "iterations_per_epoch": math.ceil(len(splits[folds[0]]["train"]) / plan["batch_size"]),
+                  "folds": folds, "device": self.device,
                   "train_seconds": round(sum(phase_time.values()), 1),
                   "phase_seconds": {k: round(v, 1) for k, v in phase_time.items()},
-                  "wall_seconds_with_validation": round(sum(walls), 1), "num_samples": plan["inference"]["num_samples"],
+                  "wall_seconds_with_validation": round(sum(walls.values()), 1),
+                  "fold_wall_seconds": {str(f): round(w, 1) for f, w in walls.items()},
+                  "num_samples": plan["inference"]["num_samples"],
                   "case_dice": case_dice, "case_task": case_task, **fold_statistics(per_fold)}
+        if done and done.get("note"):  # the conditions of the folds it keeps still hold
+            result["note"] = done["note"]
         if trainer != PRETRAINED_FROM:
             result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
         self.runs[run_id] = result
@@ -209,13 +220,26 @@ class Benchmark(NnUNetPeer):
         self.save_state()
         return result
 
+    def train_fold(self, key: str, trainer: str, plans: str, base_plans: str, fold: int) -> float:
+        """Train (or resume) one fold of a run with usd_train, which also validates it; returns its wall time."""
+        cmd = [bin_path("usd_train"), str(fold), "-d", str(DATASETS[key][0]), "-p", plans, "-tr", trainer,
+               "--device", self.device]
+        if trainer != PRETRAINED_FROM:
+            pretrained = self.fold_dir(key, PRETRAINED_FROM, base_plans, fold) / "cfenet_final.pth"
+            if not pretrained.is_file():
+                raise RuntimeError(f"{pretrained} is missing: run {key}/{PRETRAINED_FROM} first")
+            cmd += ["--pretrained-cfenet", str(pretrained)]
+        if (self.fold_dir(key, trainer, plans, fold) / "checkpoint_latest.pth").is_file():
+            cmd.append("--c")
+        return log_run(cmd, self.work / "logs" / f"train_{key}_{trainer}_fold{fold}.log", {})
+
     def diagnose(self, key: str) -> None:
         """(Re)compute the diagnostics of a finished UniSegDiff run."""
         run = self.runs[f"{key}/UniSegDiffTrainer"]
         pre, raw = self.work / "pre" / self.name(key), self.work / "raw" / self.name(key)
         identifier = json.loads((pre / f"{run['plan']}.json").read_text())["configurations"]["2d"]["data_identifier"]
-        fold = self.fold_dir(key, "UniSegDiffTrainer", run["plan"], self.folds[0])
-        found = diagnose(fold, pre, raw, identifier, self.folds[0])
+        fold = self.fold_dir(key, "UniSegDiffTrainer", run["plan"], run["folds"][0])
+        found = diagnose(fold, pre, raw, identifier, run["folds"][0])
         run["diagnostics"] = {k: compact_summary(v) if k in DIAGNOSED_VARIANTS else v for k, v in found.items()}
         self.save_state()
 

@@ -73,12 +73,24 @@ def _cell(run: dict | None, task: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ real_data.json
+def _folds(p: dict) -> str:
+    """The folds most runs have, then each dataset whose runs have other folds ('0; COVID: 0, 1, 2')."""
+    by_folds: dict[tuple, list[str]] = {}
+    for r in p["runs"].values():
+        by_folds.setdefault(tuple(r.get("folds", p.get("folds", [0]))), []).append(r["dataset"])
+    if not by_folds:
+        return ", ".join(map(str, p.get("folds", [0])))
+    common = max(by_folds, key=lambda f: len(by_folds[f]))
+    others = [f"{', '.join(sorted(set(d)))}: {', '.join(map(str, f))}" for f, d in by_folds.items() if f != common]
+    return "; ".join([", ".join(map(str, common))] + others)
+
+
 def block_setting(p: dict) -> list[str]:
     """Hardware, preset, folds and budget of the real-data runs."""
     m = p["machine"]
     hw = f"{m['cpu']}, {m['cpu_cores']} cores" + (f", {m['gpu']}" if "gpu" in m else ", no GPU")
     return md_table(["setting", "value"], [["hardware", hw], ["preset", p.get("preset", "cpu")],
-                                           ["folds", ", ".join(map(str, p.get("folds", [0])))],
+                                           ["folds", _folds(p)],
                                            ["budget per network (min)", f"{p['budget_minutes']:g}"],
                                            ["measured", m.get("date", "—")]])
 

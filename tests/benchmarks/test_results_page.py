@@ -6,7 +6,7 @@ import pytest
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
 from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
-from benchmarks.results_page import BLOCKS, PAGE, RESULTS, update_page
+from benchmarks.results_page import BLOCKS, PAGE, RESULTS, block_setting, update_page
 from benchmarks.tables import interval
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 
@@ -66,6 +66,17 @@ def test_blocks_are_replaced_and_the_prose_is_kept():
     assert update_page(page, {"real_data": real_data(runs), "recipe_parity": None}) == page  # idempotent
     with pytest.raises(ValueError, match="unknown generated block 'essay'"):
         update_page("<!-- generated: essay -->\n<!-- end generated -->\n", {})
+
+
+def test_setting_names_the_datasets_run_on_other_folds():
+    runs = {"BUSI/CFENetTrainer": run("BUSI", "CFENetTrainer", {0: summary(0.6)}) | {"folds": [0]},
+            "Unified/CFENetTrainer": run("Unified", "CFENetTrainer", {0: summary(0.6)}) | {"folds": [0]},
+            "COVID/CFENetTrainer": run("COVID", "CFENetTrainer", {0: summary(0.6)}) | {"folds": [0, 1, 2]},
+            "COVID/UniSegDiffTrainer": run("COVID", "UniSegDiffTrainer", {0: summary(0.6)}) | {"folds": [0, 1, 2]}}
+    assert "| folds | 0; COVID: 0, 1, 2 |" in block_setting(real_data(runs))
+    same = {k: r | {"folds": [0]} for k, r in runs.items()}
+    assert "| folds | 0 |" in block_setting(real_data(same))
+    assert "| folds | 0, 1 |" in block_setting(real_data({}))
 
 
 def test_diffusion_against_unet_is_paired_with_an_interval():
