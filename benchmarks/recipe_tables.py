@@ -116,14 +116,40 @@ def _test_group(run: dict) -> tuple:
             run["dnet_training"]["steps"])
 
 
+POLYP_TEST_SETS = ("Kvasir", "ClinicDB")
+CASE_DICE_SIDES = ("cfenet_case_dice", "case_dice", "cfenet_alone_case_dice")
+
+
+def pooled_polyp_runs(state: dict) -> list[dict]:
+    """The Kvasir and CVC-ClinicDB runs of the same recipes, seed and CFENet budget as one run over both sets' test
+    images, each image weighing the same: the Polyp task's test images."""
+    by_rest: dict[str, dict[str, dict]] = {}
+    for key, run in state.get("diffusion_test", {}).items():
+        test_set, _, rest = key.partition("/")
+        if test_set in POLYP_TEST_SETS:
+            by_rest.setdefault(rest, {})[test_set] = run
+    pooled = []
+    for sets in by_rest.values():
+        if len(sets) < len(POLYP_TEST_SETS):
+            continue
+        runs = [sets[s] for s in POLYP_TEST_SETS]
+        phases = {phase: {"steps": " + ".join(str(r[phase]["steps"]) for r in runs),
+                          "train_seconds": sum(r[phase]["train_seconds"] for r in runs) / len(runs)}
+                  for phase in ("cfenet_training", "dnet_training")}
+        pooled.append({**{k: runs[0][k] for k in ("recipe", "seed", "dnet_recipe")}, **phases,
+                       "set": " + ".join(POLYP_TEST_SETS), "test_cases": sum(r["test_cases"] for r in runs),
+                       **{side: {f"{s}/{c}": d for s in POLYP_TEST_SETS for c, d in sets[s][side].items()}
+                          for side in CASE_DICE_SIDES}})
+    return pooled
+
+
 def diffusion_test_rows(state: dict) -> list[list]:
     """Per set and recipe pair, over seeds: test mDice of the CFENet, of the pair trained on it and of the pair's own
-    CFENet head alone, the pair paired against each on the same test images."""
-    rows, runs = [], list(state.get("diffusion_test", {}).values())
+    CFENet head alone, the pair paired against each on the same test images; then the polyp sets pooled."""
+    rows, runs = [], list(state.get("diffusion_test", {}).values()) + pooled_polyp_runs(state)
     for group in dict.fromkeys(_test_group(r) for r in runs):
         mine = [r for r in runs if _test_group(r) == group]
-        scores = {side: seed_mean([{"case_dice": r[side]} for r in mine])
-                  for side in ("cfenet_case_dice", "case_dice", "cfenet_alone_case_dice")}
+        scores = {side: seed_mean([{"case_dice": r[side]} for r in mine]) for side in CASE_DICE_SIDES}
         pair = scores["case_dice"]
         versus = []
         for side in ("cfenet_case_dice", "cfenet_alone_case_dice"):

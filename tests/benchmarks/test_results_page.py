@@ -190,6 +190,26 @@ def test_diffusion_test_rows_pair_the_pair_with_its_cfenet_and_with_its_own_head
     assert first == row and longer[3:7] == ["0", "2770 / 980", "12.0 / 12.0", "80.0 [80.0, 80.0]"]
 
 
+def test_the_polyp_sets_are_pooled_into_one_row_per_recipe_seed_and_budget():
+    def test_run(test_set: str, n: int, pair: float, steps: int) -> dict:
+        cases = [f"t{i}" for i in range(n)]  # the same case names in both sets: pooling must keep them apart
+        return {"set": test_set, "recipe": "plan", "seed": 0, "dnet_recipe": "default", "test_cases": n,
+                "cfenet_training": {"steps": steps, "train_seconds": 600.0},
+                "dnet_training": {"steps": 1000, "train_seconds": 720.0},
+                "cfenet_case_dice": {c: 0.8 for c in cases}, "case_dice": {c: pair for c in cases},
+                "cfenet_alone_case_dice": {c: pair for c in cases}}
+
+    runs = {"Kvasir/plan/s0/default/cfenet2770steps": test_run("Kvasir", 3, 0.8, 2775),
+            "ClinicDB/plan/s0/default/cfenet2770steps": test_run("ClinicDB", 1, 0.84, 2760),
+            "Kvasir/plan/s0/default": test_run("Kvasir", 3, 0.9, 1700),  # no ClinicDB run at this budget: not pooled
+            "BUSI/plan/s0/default/cfenet2770steps": test_run("BUSI", 2, 0.7, 2770)}
+    rows = diffusion_test_rows({"diffusion_test": runs})
+    assert [r[0] for r in rows] == ["Kvasir", "ClinicDB", "Kvasir", "BUSI", "Kvasir + ClinicDB"]
+    pooled = rows[-1]
+    assert pooled[4] == "2775 + 2760 / 1000 + 1000" and pooled[-1] == 4
+    assert pooled[6].startswith("81.0 [") and pooled[8].startswith("+1.0 [")  # (3 x 80 + 84) / 4, not (80 + 84) / 2
+
+
 def test_runs_recorded_by_another_work_folder_are_kept():
     from benchmarks.recipe_parity import merged_runs
 
