@@ -138,15 +138,17 @@ def block_diffusion_vs_unet(p: dict) -> list[str]:
 
 
 def block_runs(p: dict) -> list[str]:
-    """Every run of the headline budget: plan, size, epochs, times."""
+    """Every run of the headline budget: plan, size, folds, epochs per fold, times summed over its folds."""
     rows = [[r["dataset"], _label(k), r["plan"], "x".join(map(str, r["image_size"])),
+             ", ".join(map(str, r.get("folds", p.get("folds", [0])))),
              ", ".join(f"{ph} {n}" for ph, n in r["epochs"].items()), r["iterations_per_epoch"],
              r["train_seconds"] if r.get("train_seconds") is not None else "—", r["wall_seconds_with_validation"],
              r.get("num_samples", "—"), "; ".join(([f"CFENet: the {r['pretrained_cfenet_from']} run's network"]
                                                    if r.get("pretrained_cfenet_from") else []) + ([r["note"]] if r.get("note") else []))]
             for k, r in p["runs"].items()]
-    return md_table(["dataset", "method", "plan", "input size", "epochs", "iterations/epoch", "training (s)",
-                     "wall incl. validation (s)", "noises at inference", "note"], rows)
+    return md_table(["dataset", "method", "plan", "input size", "folds", "epochs (per fold)", "iterations/epoch",
+                     "training (s, all folds)", "wall incl. validation (s, all folds)", "noises at inference", "note"],
+                    rows)
 
 
 def _diagnosed(p: dict) -> list[tuple[str, str, dict]]:
@@ -154,11 +156,20 @@ def _diagnosed(p: dict) -> list[tuple[str, str, dict]]:
             if (r := runs.get(f"{d}/UniSegDiffTrainer")) and "mask_trajectory" in r.get("diagnostics", {})]
 
 
+def _first_fold(run: dict) -> dict:
+    """The summary of a run's first fold, the one its diagnostics were computed on."""
+    folds = run.get("fold_summaries")
+    if not folds or "folds" not in run:
+        return run["summary"]
+    first = run["folds"][0]
+    return folds[str(first)] if str(first) in folds else folds[first]  # str keys once read back from JSON
+
+
 def block_diagnostics_stages(p: dict) -> list[str]:
-    """Dice of each stage of the sampler on the validation fold, every budget."""
+    """Dice of each stage of the sampler on the first validation fold, every budget."""
     rows = [[d, b] + [pct(r["diagnostics"][n]["unified"]["mDice"]) for n in
                       ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")]
-            + [pct(r["summary"]["unified"]["mDice"])] for b, d, r in _diagnosed(p)]
+            + [pct(_first_fold(r)["unified"]["mDice"])] for b, d, r in _diagnosed(p)]
     return md_table(["dataset", "budget (min)", "its CFENet alone", "x0 decoder, one step from noise (t=999)",
                      "mask trajectory masks", "noise trajectory masks", "staged sampler + STAPLE"], rows)
 

@@ -6,7 +6,8 @@ import pytest
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
 from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
-from benchmarks.results_page import BLOCKS, PAGE, RESULTS, block_setting, update_page
+from benchmarks.results_page import (BLOCKS, PAGE, RESULTS, block_diagnostics_stages, block_runs, block_setting,
+                                     update_page)
 from benchmarks.tables import interval
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 
@@ -74,9 +75,21 @@ def test_setting_names_the_datasets_run_on_other_folds():
             "COVID/CFENetTrainer": run("COVID", "CFENetTrainer", {0: summary(0.6)}) | {"folds": [0, 1, 2]},
             "COVID/UniSegDiffTrainer": run("COVID", "UniSegDiffTrainer", {0: summary(0.6)}) | {"folds": [0, 1, 2]}}
     assert "| folds | 0; COVID: 0, 1, 2 |" in block_setting(real_data(runs))
+    assert "| COVID | UNet = CFENet alone (ours) | usd_plans_cpu5m | 128x128 | 0, 1, 2 | cfenet 3 |" in "\n".join(
+        block_runs(real_data(runs)))
     same = {k: r | {"folds": [0]} for k, r in runs.items()}
     assert "| folds | 0 |" in block_setting(real_data(same))
     assert "| folds | 0, 1 |" in block_setting(real_data({}))
+
+
+def test_diagnostics_sit_beside_the_result_of_the_fold_they_were_computed_on():
+    stages = {n: summary(0.5) for n in ("cfenet_alone", "x0_one_step", "mask_trajectory", "noise_trajectory")}
+    r = run("COVID", "UniSegDiffTrainer", {0: summary(0.6), 1: summary(0.8)}) | {"folds": [0, 1]}
+    r["diagnostics"] = stages
+    table = "\n".join(block_diagnostics_stages(real_data({"COVID/UniSegDiffTrainer": r})))
+    assert "| COVID | 5 | 50.0 | 50.0 | 50.0 | 50.0 | 60.0 |" in table  # fold 0's 60, not the mean's 70
+    read_back = json.loads(json.dumps(r))  # fold keys become strings
+    assert "| 60.0 |" in "\n".join(block_diagnostics_stages(real_data({"COVID/UniSegDiffTrainer": read_back})))
 
 
 def test_diffusion_against_unet_is_paired_with_an_interval():
