@@ -171,8 +171,8 @@ class Benchmark(NnUNetPeer):
         plans = base_plans = f"usd_plans_{self.tag}"
         run_id = f"{key}/{trainer}"
         done = self.runs.get(run_id)
-        if done and set(self.folds) <= set(done["folds"]):
-            return done
+        if done and set(self.folds) <= set(done["folds"]) and "case_fold" in done:
+            return done  # (a run recorded before per-case folds is read again from disk; nothing is trained)
         reused_walls = recorded_fold_walls(done) if done else {}
         folds = sorted(set(self.folds) | set(reused_walls))
         if trainer in CPU_ABLATION_INFERENCE and self.preset == "cpu":
@@ -185,7 +185,7 @@ class Benchmark(NnUNetPeer):
         pre = self.work / "pre" / self.name(key)
         plan = json.loads((pre / f"{plans}.json").read_text())["configurations"]["2d"]
         splits = json.loads((pre / "splits_final.json").read_text())
-        per_fold, walls, phase_time, epochs, case_dice, case_task = {}, {}, {}, {}, {}, {}
+        per_fold, walls, phase_time, epochs, case_dice, case_task, case_fold = {}, {}, {}, {}, {}, {}, {}
         for f in folds:
             fold = self.fold_dir(key, trainer, plans, f)
             if f in reused_walls:  # a finished fold of this run: its results are read again, nothing is trained
@@ -196,6 +196,7 @@ class Benchmark(NnUNetPeer):
             per_fold[f] = compact_summary(validation)
             case_dice.update({c: v["dice"] for c, v in validation["cases"].items()})
             case_task.update({c: v["task"] for c, v in validation["cases"].items()})
+            case_fold.update({c: f for c in validation["cases"]})
             history = training_history(fold)
             for r in history:
                 phase_time[r["phase"]] = phase_time.get(r["phase"], 0.0) + r["epoch_time"]
@@ -209,13 +210,16 @@ class Benchmark(NnUNetPeer):
                   "wall_seconds_with_validation": round(sum(walls.values()), 1),
                   "fold_wall_seconds": {str(f): round(w, 1) for f, w in walls.items()},
                   "num_samples": plan["inference"]["num_samples"],
-                  "case_dice": case_dice, "case_task": case_task, **fold_statistics(per_fold)}
+                  "case_dice": case_dice, "case_task": case_task, "case_fold": case_fold,
+                  **fold_statistics(per_fold)}
         if done and done.get("note"):  # the conditions of the folds it keeps still hold
             result["note"] = done["note"]
         if trainer != PRETRAINED_FROM:
             result["pretrained_cfenet_from"] = f"{key}/{PRETRAINED_FROM}"
+        if done and "diagnostics" in done and done["folds"][0] == folds[0]:
+            result["diagnostics"] = done["diagnostics"]  # computed on the fold it keeps first
         self.runs[run_id] = result
-        if trainer == "UniSegDiffTrainer":
+        if trainer == "UniSegDiffTrainer" and "diagnostics" not in result:
             self.diagnose(key)
         self.save_state()
         return result

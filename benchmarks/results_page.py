@@ -137,6 +137,31 @@ def block_diffusion_vs_unet(p: dict) -> list[str]:
                      "verdict", "paired cases"], rows)
 
 
+# (dataset, a, b): the paired comparisons b − a of the page, shown fold by fold where the runs have several folds
+FOLD_COMPARISONS = [(d, "CFENetTrainer", "UniSegDiffTrainer", "UniSegDiff − UNet") for d in DATASETS] + [
+    ("Unified", "UniformMaskTrainer", "UniSegDiffTrainer", "staged − uniform t"),
+    ("Unified", "OneStepTrainer", "UniSegDiffTrainer", "staged − one-step")]
+
+
+def block_by_fold(p: dict) -> list[str]:
+    """Each paired comparison of runs with several folds in common: fold by fold (that fold's validation cases),
+    then all those folds' cases together."""
+    rows = []
+    for d, a_method, b_method, label in FOLD_COMPARISONS:
+        a, b = p["runs"].get(f"{d}/{a_method}"), p["runs"].get(f"{d}/{b_method}")
+        if not (a and b and "case_fold" in a and "case_dice" in b):
+            continue
+        common = sorted(set(a["folds"]) & set(b["folds"]))
+        if len(common) < 2:
+            continue
+        for name, folds in [(str(f), {f}) for f in common] + [(", ".join(map(str, common)), set(common))]:
+            mine = {c: v for c, v in a["case_dice"].items() if a["case_fold"].get(c) in folds}
+            diff = paired_bootstrap(mine, b["case_dice"], strata=_tasks(a, b))
+            rows.append([d, label, name, diff.num_cases, interval(diff.mean, diff.low, diff.high, signed=True),
+                         diff.verdict])
+    return md_table(["dataset", "comparison", "folds", "paired cases", "difference [95 % CI]", "verdict"], rows)
+
+
 def block_runs(p: dict) -> list[str]:
     """Every run of the headline budget: plan, size, folds, epochs per fold, times summed over its folds."""
     rows = [[r["dataset"], _label(k), r["plan"], "x".join(map(str, r["image_size"])),
@@ -260,6 +285,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "table3_individual": ("real_data", block_table3_individual),
     "table3_unified": ("real_data", block_table3_unified),
     "diffusion_vs_unet": ("real_data", block_diffusion_vs_unet),
+    "by_fold": ("real_data", block_by_fold),
     "runs": ("real_data", block_runs),
     "diagnostics_stages": ("real_data", block_diagnostics_stages),
     "diagnostics_decoders": ("real_data", block_diagnostics_decoders),

@@ -6,8 +6,8 @@ import pytest
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
 from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
-from benchmarks.results_page import (BLOCKS, PAGE, RESULTS, block_diagnostics_stages, block_runs, block_setting,
-                                     update_page)
+from benchmarks.results_page import (BLOCKS, PAGE, RESULTS, block_by_fold, block_diagnostics_stages, block_runs,
+                                     block_setting, update_page)
 from benchmarks.tables import interval
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 
@@ -112,6 +112,26 @@ def test_diffusion_against_unet_is_paired_with_an_interval():
     page = update_page("<!-- generated: diffusion_vs_unet -->\n<!-- end generated -->\n",
                        {"real_data": real_data({"Unified/CFENetTrainer": unet, "Unified/UniSegDiffTrainer": usd})})
     assert "| Unified | 5 | 60.0 | 61.0 | +1.0 [+1.0, +1.0] | better | 30 |" in page
+
+
+def test_comparisons_over_several_folds_are_paired_fold_by_fold_then_together():
+    cases = {f"c{i}": 0.5 + 0.01 * i for i in range(20)}
+    fold_of = {c: 0 if int(c[1:]) < 10 else 1 for c in cases}
+    two = {"folds": [0, 1], "case_fold": fold_of}
+    runs = {"COVID/CFENetTrainer": run("COVID", "CFENetTrainer", {0: summary(0.6), 1: summary(0.6)}, cases) | two,
+            "COVID/UniSegDiffTrainer": run("COVID", "UniSegDiffTrainer", {0: summary(0.62), 1: summary(0.64)},
+                                           {c: v + (0.02 if fold_of[c] == 0 else 0.04) for c, v in cases.items()})
+            | two,
+            # one fold in common: nothing to show fold by fold
+            "Unified/OneStepTrainer": run("Unified", "OneStepTrainer", {0: summary(0.6)}, cases)
+            | {"folds": [0], "case_fold": {c: 0 for c in cases}},
+            "Unified/UniSegDiffTrainer": run("Unified", "UniSegDiffTrainer", {0: summary(0.6), 1: summary(0.6)},
+                                             cases) | two}
+    lines = block_by_fold(real_data(runs))
+    assert lines[2] == "| COVID | UniSegDiff − UNet | 0 | 10 | +2.0 [+2.0, +2.0] | better |"
+    assert lines[3] == "| COVID | UniSegDiff − UNet | 1 | 10 | +4.0 [+4.0, +4.0] | better |"
+    assert lines[4].startswith("| COVID | UniSegDiff − UNet | 0, 1 | 20 | +3.0 [")
+    assert len(lines) == 5
 
 
 def test_ablations_are_paired_with_the_staged_model():
