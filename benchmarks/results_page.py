@@ -17,6 +17,7 @@ from benchmarks.common import RESULTS
 from benchmarks.cross_fit import block_cross_fit
 from benchmarks.recipe_tables import block_dnet_recipes, block_recipe_diffusion, block_recipe_diffusion_test, \
     block_recipe_factors, block_recipe_parity, block_recipes
+from benchmarks.sampling_study import block_sampling_study
 from benchmarks.tables import interval, md_table, pct
 
 from unisegdiff_pipeline.evaluation.statistics import paired_bootstrap
@@ -299,6 +300,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipe_diffusion_test": ("recipe_parity", block_recipe_diffusion_test),
     "dnet_recipes": ("recipe_parity", block_dnet_recipes),
     "cross_fit": ("cross_fit", block_cross_fit),
+    "sampling_study": ("sampling_study", block_sampling_study),
     "tta": ("tta", block_tta),
     "step_time": ("step_time_cpu", block_step_time),
 }

@@ -144,13 +144,11 @@ def _unflip(result: SampleResult, dims: tuple[int, ...]) -> SampleResult:
                         result.cfenet_probabilities.flip(dims))
 
 
-def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, seed: int = 0,
-                  num_samples: int | None = None, options: RunOptions | None = None,
-                  mirror: bool = False) -> Prediction:
-    """Sample every fold model on the same images (with `mirror`, also on their three mirrored copies, each with
-    its own CFENet features) and fuse all masks into one prediction (STAPLE in float32). Each image's noises come
-    from a generator of its own seeded with `seed`: an image gets the same result whatever it is batched, ordered
-    or sharded with."""
+def sample_batch(models: list[FoldModel], images: torch.Tensor, seed: int = 0, num_samples: int | None = None,
+                 options: RunOptions | None = None, mirror: bool = False) -> list[SampleResult]:
+    """Every fold model's samples of the same images, unfused (with `mirror`, also of their three mirrored copies,
+    each with its own CFENet features, mapped back). Each image's noises come from a generator of its own seeded
+    with `seed`: an image gets the same result whatever it is batched, ordered or sharded with."""
     options = options or RunOptions()
     if options.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
@@ -162,7 +160,14 @@ def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Infe
             for m in models:
                 results.append(_unflip(m.sample(view, None, num_samples, m.noise(view, generators, num_samples)),
                                        dims))
-    return fuse(results, inference)
+    return results
+
+
+def predict_batch(models: list[FoldModel], images: torch.Tensor, inference: Inference, seed: int = 0,
+                  num_samples: int | None = None, options: RunOptions | None = None,
+                  mirror: bool = False) -> Prediction:
+    """`sample_batch`'s masks of all fold models fused into one prediction (STAPLE in float32)."""
+    return fuse(sample_batch(models, images, seed, num_samples, options, mirror), inference)
 
 
 def images_per_batch(device: torch.device, inference: Inference) -> int:
