@@ -75,15 +75,34 @@ def _cell(run: dict | None, task: str) -> list[str]:
 
 # ------------------------------------------------------------------ real_data.json
 def _folds(p: dict) -> str:
-    """The folds most runs have, then each dataset whose runs have other folds ('0; COVID: 0, 1, 2')."""
+    """The folds most runs have, then who has other folds ('0; COVID: 0, 1, 2'): a whole method, a whole dataset's
+    remaining runs, else 'dataset method'."""
     by_folds: dict[tuple, list[str]] = {}
-    for r in p["runs"].values():
-        by_folds.setdefault(tuple(r.get("folds", p.get("folds", [0]))), []).append(r["dataset"])
+    for key, r in p["runs"].items():
+        by_folds.setdefault(tuple(r.get("folds", p.get("folds", [0]))), []).append(key)
     if not by_folds:
         return ", ".join(map(str, p.get("folds", [0])))
     common = max(by_folds, key=lambda f: len(by_folds[f]))
-    others = [f"{', '.join(sorted(set(d)))}: {', '.join(map(str, f))}" for f, d in by_folds.items() if f != common]
-    return "; ".join([", ".join(map(str, common))] + others)
+    return "; ".join([", ".join(map(str, common))] + [f"{_who(keys, list(p['runs']))}: {', '.join(map(str, f))}"
+                                                      for f, keys in by_folds.items() if f != common])
+
+
+def _who(keys: list[str], all_keys: list[str]) -> str:
+    """The runs `keys` named shortly: whole methods first, then whole datasets of what is left, then single runs."""
+    names, left = [], list(keys)
+    for method in dict.fromkeys(_method(k) for k in keys):
+        if len({k for k in all_keys if _method(k) == method}) > 1 and all(k in keys for k in all_keys
+                                                                           if _method(k) == method):
+            names.append(_label(f"/{method}"))
+            left = [k for k in left if _method(k) != method]
+    named = {_label(f"/{_method(k)}") for k in keys} & set(names)
+    for ds in dict.fromkeys(k.split("/")[0] for k in left):
+        rest = [k for k in all_keys if k.split("/")[0] == ds and _label(k) not in named]
+        if all(k in left for k in rest):
+            names.append(ds)
+        else:
+            names += [f"{ds} {_label(k)}" for k in left if k.split("/")[0] == ds]
+    return ", ".join(names)
 
 
 def block_setting(p: dict) -> list[str]:

@@ -87,7 +87,7 @@ def study_fold(fold_dir: Path, pre: Path, raw: Path, fold: int, num_cases: int) 
             mask = threshold(to_original_size(probability, props["original_shape"]), inference.threshold)
             dice[variant][case] = case_metrics(mask, ref)["dice"]
     return {"trainer_plans": fold_dir.parent.name, "plan_inference": dataclasses.asdict(record.inference),
-            "cases": cases, "dice": dice, "agreement": agree,
+            "cases": cases, "dice": dice, "agreement": agree, "step_noise": "each image's own generator",
             "plan_equals_validation": same_as_validation(fold_dir, dice["plan"])}
 
 
@@ -101,6 +101,7 @@ def same_as_validation(fold_dir: Path, plan_dice: dict[str, float]) -> bool | No
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Sample the folds not yet in the results file, then print and render the table."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("benchmarks/work/real_data"),
                    help="benchmarks/real_data.py's work folder (raw, pre, res)")
@@ -110,7 +111,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trainer-plans", default="UniSegDiffTrainer__usd_plans_cpu12m")
     p.add_argument("--out-dir", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
-    torch.manual_seed(0)
     path = results_path(NAME, args.out_dir)
     payload = {"cases_per_fold": args.cases, "runs": {}}
     if path.is_file():

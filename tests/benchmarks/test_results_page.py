@@ -79,6 +79,11 @@ def test_setting_names_the_datasets_run_on_other_folds():
         block_runs(real_data(runs)))
     same = {k: r | {"folds": [0]} for k, r in runs.items()}
     assert "| folds | 0 |" in block_setting(real_data(same))
+    # a method whose every run has fold 0 is named once; a dataset that has both is not named for its peer run
+    mixed = {k: r | {"folds": [0, 1, 2]} for k, r in runs.items()} | {
+        f"{d}/nnU-Net": run(d, "nnU-Net", {0: summary(0.5)}) | {"folds": [0]} for d in ("BUSI", "COVID")} | {
+        "Polyp/CFENetTrainer": run("Polyp", "CFENetTrainer", {0: summary(0.6)}) | {"folds": [0]}}
+    assert "| folds | 0, 1, 2; nnU-Net v2 2d (peer), Polyp: 0 |" in block_setting(real_data(mixed))
     assert "| folds | 0, 1 |" in block_setting(real_data({}))
 
 

@@ -15,6 +15,21 @@ from unisegdiff_pipeline.networks.dnet import DNet
 from unisegdiff_pipeline.plan import Inference
 
 
+# one generator for the whole batch, or one per image (an image's draws then do not depend on its batch)
+Generators = torch.Generator | list[torch.Generator] | None
+
+
+def _randn(batch: int, per_image: tuple[int, ...], generator: Generators, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal [batch * per_image[0], *per_image[1:]], image-major; with a list, image k's rows from
+    generator k."""
+    if isinstance(generator, list):
+        if len(generator) != batch:
+            raise ValueError(f"{len(generator)} generators for a batch of {batch} images")
+        return torch.cat([torch.randn(per_image, generator=g, device=like.device, dtype=like.dtype) for g in generator])
+    return torch.randn((batch * per_image[0], *per_image[1:]), generator=generator, device=like.device,
+                       dtype=like.dtype)
+
+
 @dataclass
 class SampleResult:
     """masks [B, S, H, W] bool (S samples per image), their soft probabilities (x0_hat + 1) / 2, and CFENet's own
@@ -49,17 +64,27 @@ class _Sampler:
         logits, cf = self.cfenet.forward_features(images)
         return self.dnet.prepare_condition(cf), torch.sigmoid(logits.float())
 
-    def _noise(self, images: torch.Tensor, generator: torch.Generator | None,
+    def _noise(self, images: torch.Tensor, generator: Generators,
                noise: torch.Tensor | None = None) -> torch.Tensor:
         """The starting noises [B*S, 1, h, w] (image-major): `noise` when given (e.g. to compare two samplers on the
-        same draws), else drawn from `generator`."""
+        same draws), else drawn from `generator` (one per image, or one for the batch)."""
         b, _, h, w = images.shape
         if noise is not None:
             if tuple(noise.shape) != (b * self.num_samples, 1, h, w):
                 raise ValueError(f"noise of shape {tuple(noise.shape)}; this batch needs {(b * self.num_samples, 1, h, w)}")
             return noise.to(images.device, images.dtype)
-        return torch.randn((b * self.num_samples, 1, h, w), generator=generator, device=images.device,
-                           dtype=images.dtype)
+        return _randn(b, (self.num_samples, 1, h, w), generator, images)
+
+    def _step_noise(self, x: torch.Tensor, batch: int, generator: Generators) -> torch.Tensor | None:
+        """Fresh noise of a stochastic DDIM step (None when eta is 0) for the image-major rows `x`."""
+        if self.eta == 0:
+            return None
+        return _randn(batch, (x.shape[0] // batch, *x.shape[1:]), generator, x)
+
+    def _step(self, x: torch.Tensor, t: int, t_prev: int, x0: torch.Tensor, eps: torch.Tensor, batch: int,
+              generator: Generators) -> torch.Tensor:
+        """One DDIM step of image-major rows with the sampler's eta."""
+        return self.schedule.ddim_step(x, t, t_prev, x0, eps, self.eta, noise=self._step_noise(x, batch, generator))
 
     def _from_x0_logits(self, x: torch.Tensor, t: int, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x0 = logits_to_x0(logits)
@@ -99,7 +124,7 @@ class StagedSampler(_Sampler):
         return ts + [self.low - 1] if ts[-1] != self.low - 1 else ts
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+    def sample(self, images: torch.Tensor, generator: Generators = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         """2N masks per image: N from the mask trajectory, then N from the noise trajectory."""
         batch, n = images.shape[0], self.num_samples
@@ -109,7 +134,7 @@ class StagedSampler(_Sampler):
         # rapid segmentation stage: one x0 step from pure noise to t = high - 1
         logits = self.dnet(x, self._tensor_t(t_first, x), cond, ("x0",))["x0"]
         x0, eps = self._from_x0_logits(x, t_first, logits)
-        x = self.schedule.ddim_step(x, t_first, middle[0], x0, eps, self.eta, generator)
+        x = self._step(x, t_first, middle[0], x0, eps, batch, generator)
         # probabilistic stage: both trajectories in one batch [B, 2N], each with its own decoder
         xx = _join(x, x, batch)
         mask_rows, noise_rows = slice(0, n), slice(n, 2 * n)
@@ -120,8 +145,8 @@ class StagedSampler(_Sampler):
             eps_n = self.dnet.decode("eps", encoded.rows(batch, noise_rows))
             x0m, epsm = self._from_x0_logits(xm, t, logits)
             x0n, epsn = self._from_eps(xn, t, eps_n)
-            xx = _join(self.schedule.ddim_step(xm, t, t_prev, x0m, epsm, self.eta, generator),
-                       self.schedule.ddim_step(xn, t, t_prev, x0n, epsn, self.eta, generator), batch)
+            xx = _join(self._step(xm, t, t_prev, x0m, epsm, batch, generator),
+                       self._step(xn, t, t_prev, x0n, epsn, batch, generator), batch)
         # denoising refinement stage: one step from t = low - 1 to the clean mask
         t_last, decoder = middle[-1], self.final_decoder
         out = self.dnet(xx, self._tensor_t(t_last, xx), cond, (decoder,))[decoder]
@@ -144,7 +169,7 @@ class UniformSampler(_Sampler):
         return sorted(set(ts), reverse=True) + [-1]
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+    def sample(self, images: torch.Tensor, generator: Generators = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
         cond, cfenet_p = self._condition(images)
@@ -154,7 +179,7 @@ class UniformSampler(_Sampler):
         for t, t_prev in zip(ts[:-1], ts[1:]):
             out = self.dnet(x, self._tensor_t(t, x), cond, (self.decoder,))[self.decoder]
             x0, eps = self._from_x0_logits(x, t, out) if self.decoder == "x0" else self._from_eps(x, t, out)
-            x = self.schedule.ddim_step(x, t, t_prev, x0, eps, self.eta, generator)
+            x = self._step(x, t, t_prev, x0, eps, batch, generator)
         return self._result(x0, batch, cfenet_p)
 
 
@@ -162,7 +187,7 @@ class OneStepSampler(_Sampler):
     """One x0 prediction from pure noise at t = T-1."""
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None = None,
+    def sample(self, images: torch.Tensor, generator: Generators = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         batch = images.shape[0]
         cond, cfenet_p = self._condition(images)

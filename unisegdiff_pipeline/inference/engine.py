@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from unisegdiff_pipeline.diffusion.sampler import SampleResult, build_sampler
+from unisegdiff_pipeline.diffusion.sampler import Generators, SampleResult, build_sampler
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule
 from unisegdiff_pipeline.networks.cfenet import CFENet
 from unisegdiff_pipeline.networks.dnet import DNet
@@ -25,25 +25,16 @@ class FoldModel:
     inference: Inference
     schedule: DiffusionSchedule
 
-    def sample(self, images: torch.Tensor, generator: torch.Generator | None, num_samples: int | None = None,
+    def sample(self, images: torch.Tensor, generator: Generators, num_samples: int | None = None,
                noise: torch.Tensor | None = None) -> SampleResult:
         """Masks [B, S, h, w] and their soft probabilities for a batch of preprocessed images (starting from `noise`
-        when given, else from noises drawn from `generator`)."""
+        when given, else from noises drawn from `generator`: one for the batch, or one per image)."""
         if self.dnet is None:
             with torch.no_grad():
                 p = torch.sigmoid(self.cfenet(images).float())
             return SampleResult(p > 0.5, p, p)
         sampler = build_sampler(self.inference, self.schedule, self.cfenet, self.dnet, num_samples)
         return sampler.sample(images, generator, noise)
-
-    def noise(self, images: torch.Tensor, generators: list[torch.Generator],
-              num_samples: int | None = None) -> torch.Tensor | None:
-        """The starting noises of a batch, image k's drawn from generators[k] (None for the CFENet baseline)."""
-        if self.dnet is None:
-            return None
-        n, (h, w) = num_samples or self.inference.num_samples, images.shape[2:]
-        return torch.cat([torch.randn((n, 1, h, w), generator=g, device=images.device, dtype=images.dtype)
-                          for g in generators])
 
 
 # network precision name -> autocast dtype (None: plain float32)
@@ -158,8 +149,7 @@ def sample_batch(models: list[FoldModel], images: torch.Tensor, seed: int = 0, n
         for dims in MIRRORS if mirror else MIRRORS[:1]:
             view = images.flip(dims) if dims else images
             for m in models:
-                results.append(_unflip(m.sample(view, None, num_samples, m.noise(view, generators, num_samples)),
-                                       dims))
+                results.append(_unflip(m.sample(view, generators, num_samples), dims))
     return results
 
 

@@ -31,6 +31,21 @@ def test_an_image_gets_the_same_noises_alone_or_in_a_batch():
     assert (other_seed[0] - together[0]).abs().max() > 0.05
 
 
+def test_stochastic_steps_draw_each_image_s_fresh_noise_from_its_own_generator():
+    m = model(True)
+    for sampler in ("staged", "uniform"):
+        m.inference = Inference(sampler=sampler, num_samples=2, ddim_interval=100, steps=4, eta=1.0)
+        images = torch.randn(3, 1, 32, 32)
+        together = predict_batch([m], images, m.inference, seed=5)
+        for i in range(3):
+            alone = predict_batch([m], images[i:i + 1], m.inference, seed=5)
+            torch.testing.assert_close(alone.probability[0], together.probability[i], atol=1e-3, rtol=0)
+            assert torch.equal(alone.samples[0], together.samples[i])
+        m.inference = Inference(sampler=sampler, num_samples=2, ddim_interval=100, steps=4, eta=0.0)
+        deterministic = predict_batch([m], images, m.inference, seed=5)
+        assert not torch.equal(deterministic.samples, together.samples)  # eta 1 did add noise
+
+
 def test_mirroring_fuses_four_passes_and_commutes_with_flipping_the_image():
     m = model(False)  # deterministic: the four mirrored passes of a flipped image are the same set, flipped
     image = torch.randn(1, 1, 32, 32)
