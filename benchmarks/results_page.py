@@ -88,20 +88,17 @@ def _folds(p: dict) -> str:
 
 
 def _who(keys: list[str], all_keys: list[str]) -> str:
-    """The runs `keys` named shortly: whole methods first, then whole datasets of what is left, then single runs."""
-    names, left = [], list(keys)
-    for method in dict.fromkeys(_method(k) for k in keys):
-        if len({k for k in all_keys if _method(k) == method}) > 1 and all(k in keys for k in all_keys
-                                                                           if _method(k) == method):
-            names.append(_label(f"/{method}"))
-            left = [k for k in left if _method(k) != method]
-    named = {_label(f"/{_method(k)}") for k in keys} & set(names)
+    """The runs `keys` named shortly: whole methods (of several runs) first, then whole datasets of what is left, then
+    single runs."""
+    def of(method: str) -> list[str]:
+        return [k for k in all_keys if _method(k) == method]
+
+    methods = [m for m in dict.fromkeys(map(_method, keys)) if len(of(m)) > 1 and set(of(m)) <= set(keys)]
+    names, left = [_label(f"/{m}") for m in methods], [k for k in keys if _method(k) not in methods]
     for ds in dict.fromkeys(k.split("/")[0] for k in left):
-        rest = [k for k in all_keys if k.split("/")[0] == ds and _label(k) not in named]
-        if all(k in left for k in rest):
-            names.append(ds)
-        else:
-            names += [f"{ds} {_label(k)}" for k in left if k.split("/")[0] == ds]
+        rest = {k for k in all_keys if k.split("/")[0] == ds and _method(k) not in methods}
+        mine = [k for k in left if k.split("/")[0] == ds]
+        names += [ds] if rest == set(mine) else [f"{ds} {_label(k)}" for k in mine]
     return ", ".join(names)
 
 

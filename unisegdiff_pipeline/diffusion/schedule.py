@@ -44,17 +44,16 @@ class DiffusionSchedule:
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
     def ddim_step(self, x_t: torch.Tensor, t: torch.Tensor | int, t_prev: torch.Tensor | int, x0: torch.Tensor,
-                  eps: torch.Tensor, eta: float = 0.0, generator: torch.Generator | None = None,
-                  noise: torch.Tensor | None = None) -> torch.Tensor:
+                  eps: torch.Tensor, eta: float = 0.0, noise: torch.Tensor | None = None) -> torch.Tensor:
         """DDIM update from t to t_prev (t_prev = -1: to the clean sample) given x0 and eps predictions; with eta > 0
-        the fresh noise is `noise` when given, else drawn from `generator`."""
+        `noise` is the step's fresh noise (the sampler draws it, per image)."""
         a_t, a_prev = self.abar(t, x_t), self.abar(t_prev, x_t)
         sigma = eta * ((1 - a_prev) / (1 - a_t)).sqrt() * (1 - a_t / a_prev).sqrt()
         direction = (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
         out = a_prev.sqrt() * x0 + direction
         if eta > 0:
             if noise is None:
-                noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+                raise ValueError("a stochastic DDIM step (eta > 0) needs its fresh noise")
             out = out + sigma * noise
         return out
 

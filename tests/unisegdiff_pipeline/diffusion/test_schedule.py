@@ -1,4 +1,5 @@
 """Noise schedule, forward noising, x0/eps conversions and the DDIM step."""
+import pytest
 import torch
 
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
@@ -32,8 +33,11 @@ def test_eta_adds_noise_only_when_set():
     x0, eps = torch.ones(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
     x_t = s.q_sample(x0, torch.full((2,), 500), eps)
     a = s.ddim_step(x_t, 500, 400, x0, eps, eta=0.0)
-    b = s.ddim_step(x_t, 500, 400, x0, eps, eta=1.0, generator=torch.Generator().manual_seed(1))
+    fresh = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(1))
+    b = s.ddim_step(x_t, 500, 400, x0, eps, eta=1.0, noise=fresh)
     assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="needs its fresh noise"):
+        s.ddim_step(x_t, 500, 400, x0, eps, eta=1.0)
     torch.testing.assert_close(a, s.ddim_step(x_t, 500, 400, x0, eps, eta=0.0))
 
 
