@@ -249,13 +249,15 @@ class Benchmark(NnUNetPeer):
 
     # ------------------------------------------------------------------ nnU-Net
     # ------------------------------------------------------------------ all
-    def run(self, only: list[str] | None) -> None:
+    def run(self, only: list[str] | None, trainers: list[str] | None = None) -> None:
+        """Train and validate the matrix's runs (those of `only` datasets or trainers, and of `trainers` alone when
+        given) that are not finished, then write the outputs."""
         self.prepare()
         plan = [(k, t) for k in TRAINED for t in (PRETRAINED_FROM, "UniSegDiffTrainer")]
         plan += [("Unified", "UniformMaskTrainer"), ("Unified", "OneStepTrainer")]
         plan += [(k, "nnU-Net") for k in TRAINED]
         for key, trainer in plan:
-            if only and key not in only and trainer not in only:
+            if (only and key not in only and trainer not in only) or (trainers and trainer not in trainers):
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] {key} / {trainer}", flush=True)
             self.run_nnunet(key) if trainer == "nnU-Net" else self.run_ours(key, trainer)
@@ -323,6 +325,8 @@ def main() -> None:
                                                           "the outputs")
     p.add_argument("--budget-minutes", type=float, default=BUDGET_MINUTES)
     p.add_argument("--only", nargs="+", default=None, help="datasets or trainers to run (default: all)")
+    p.add_argument("--trainers", nargs="+", default=None, help="of those runs, only these trainers (e.g. "
+                                                                 "CFENetTrainer OneStepTrainer; nnU-Net for the peer)")
     p.add_argument("--skip-nnunet", action="store_true")
     p.add_argument("--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available")
     p.add_argument("--preset", choices=("cpu", "default"), default=None, help="default: default on cuda, else cpu")
@@ -343,7 +347,7 @@ def main() -> None:
     elif args.render_only:
         bench.write_outputs()
     else:
-        bench.run(args.only)
+        bench.run(args.only, args.trainers)
 
 
 if __name__ == "__main__":

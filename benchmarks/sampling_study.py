@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--cases", type=int, default=96, help="validation cases per fold (a fixed random subset)")
     p.add_argument("--trainer-plans", default="UniSegDiffTrainer__usd_plans_cpu12m")
+    p.add_argument("--label", default="", help="names another trainer's folds in the table, e.g. "
+                                               "'self-conditioned' (rows 'Unified (self-conditioned)')")
     p.add_argument("--out-dir", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
     path = results_path(NAME, args.out_dir)
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     for ds in args.datasets:
         pre, raw, res = (next((args.work / part).glob(f"Dataset*_{ds}")) for part in ("pre", "raw", "res"))
         for fold in args.folds:
-            key, fold_dir = f"{ds}/{fold}", res / args.trainer_plans / f"fold_{fold}"
+            key = f"{ds} ({args.label})/{fold}" if args.label else f"{ds}/{fold}"
+            fold_dir = res / args.trainer_plans / f"fold_{fold}"
             if not (fold_dir / "checkpoint_final.pth").is_file():
                 print(f"skipped {key}: {fold_dir} holds no checkpoint_final.pth (train it with "
                       f"benchmarks/real_data.py)")

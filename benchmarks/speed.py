@@ -113,7 +113,8 @@ def training_rows(preset: str, device: torch.device, batch: int, steps: int,
 
     rows = []
     for phase in ("cfenet", "dnet"):
-        net = cfenet.train() if phase == "cfenet" else ConditionedDNet(cfenet, dnet, False).train()
+        net = cfenet.train() if phase == "cfenet" else ConditionedDNet(
+            cfenet, dnet, False, self_condition_probability=training.self_condition_probability).train()
         opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], 1e-4)
         if phase == "dnet":
             cfenet.requires_grad_(False)

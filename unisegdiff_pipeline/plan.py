@@ -72,6 +72,7 @@ class DNetArchitecture:
     downsampling: str = "strided_conv"
     condition_features: str = "decoder"
     image_condition: bool = False
+    self_condition: bool = False
 
     def __post_init__(self):
         _choice(self.norm, NORMS, "norm")
@@ -199,6 +200,7 @@ class Training:
     eps_loss_weighting: str = "none"
     eps_loss_max_weight: float = 40.0
     own_estimate_probability: float = 0.0
+    self_condition_probability: float = 0.5
     condition_dropout: float = 0.0
     cfenet_finetune_lr_factor: float = 0.0
     cfenet_finetune_seg_weight: float = 1.0
@@ -210,6 +212,8 @@ class Training:
         _choice(self.timestep_policy, TIMESTEP_POLICIES, "timestep_policy")
         _choice(self.eps_loss_weighting, EPS_LOSS_WEIGHTINGS, "eps_loss_weighting")
         _choice(self.sampling, SAMPLING_MODES, "sampling")
+        if not 0.0 <= self.self_condition_probability <= 1.0:
+            raise ValueError(f"self_condition_probability {self.self_condition_probability:g} is not in [0, 1]")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise ValueError(f"condition_dropout {self.condition_dropout:g} is not in [0, 1)")
         if self.cfenet_finetune_lr_factor < 0 or self.cfenet_finetune_seg_weight < 0:

@@ -64,3 +64,7 @@ def test_a_trained_fold_is_sampled_every_way_and_the_plan_matches_its_validation
     assert "sampling Synthetic/0" not in capsys.readouterr().out
     again = json.loads((tmp_path / "sampling_study.json").read_text())["runs"]["Synthetic/0"]
     assert again == {**run, "plan_equals_validation": True}
+    sampling_study.main(args[:-2] + ["--label", "other", "--cases", "2", "--out-dir", str(tmp_path)])
+    labelled = json.loads((tmp_path / "sampling_study.json").read_text())["runs"]  # another trainer's rows
+    assert set(labelled) == {"Synthetic/0", "Synthetic (other)/0"} and len(labelled["Synthetic (other)/0"]["cases"]) == 2
+    assert "| Synthetic (other) | 0 | 2 | one-step |" in capsys.readouterr().out

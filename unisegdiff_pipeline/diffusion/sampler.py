@@ -1,7 +1,8 @@
 """Samplers: the staged inference of documentation/method.md and the ablations' uniform-DDIM and one-step schedules.
 
 Work per image batch is done once: CFENet and the condition caches (FF projections, DCA keys/values/queries of
-CF). All samples of all images run as one batch; each trajectory runs only the decoder it uses.
+CF). All samples of all images run as one batch; each trajectory runs only the decoder it uses. A self-conditioned
+DNet gets each trajectory's last x0 estimate (none at the first step); the others ignore it.
 """
 from __future__ import annotations
 
@@ -97,6 +98,11 @@ class _Sampler:
             eps = self.schedule.eps_from_x0(x, t, x0)
         return x0, eps
 
+    def _previous(self, x0: torch.Tensor) -> torch.Tensor | None:
+        """What a self-conditioned DNet reads at the next step: this step's estimate within [-1, 1] (None for a DNet
+        without self-conditioning)."""
+        return x0.clamp(-1, 1) if self.dnet.self_condition else None
+
     def _tensor_t(self, t: int, x: torch.Tensor) -> torch.Tensor:
         return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
 
@@ -136,10 +142,10 @@ class StagedSampler(_Sampler):
         x0, eps = self._from_x0_logits(x, t_first, logits)
         x = self._step(x, t_first, middle[0], x0, eps, batch, generator)
         # probabilistic stage: both trajectories in one batch [B, 2N], each with its own decoder
-        xx = _join(x, x, batch)
+        xx, previous = _join(x, x, batch), self._previous(_join(x0, x0, batch))
         mask_rows, noise_rows = slice(0, n), slice(n, 2 * n)
         for t, t_prev in zip(middle[:-1], middle[1:]):
-            encoded = self.dnet.encode(xx, self._tensor_t(t, xx), cond)
+            encoded = self.dnet.encode(xx, self._tensor_t(t, xx), cond, previous)
             xm, xn = _rows(xx, batch, mask_rows), _rows(xx, batch, noise_rows)
             logits = self.dnet.decode("x0", encoded.rows(batch, mask_rows))
             eps_n = self.dnet.decode("eps", encoded.rows(batch, noise_rows))
@@ -147,9 +153,10 @@ class StagedSampler(_Sampler):
             x0n, epsn = self._from_eps(xn, t, eps_n)
             xx = _join(self._step(xm, t, t_prev, x0m, epsm, batch, generator),
                        self._step(xn, t, t_prev, x0n, epsn, batch, generator), batch)
+            previous = self._previous(_join(x0m, x0n, batch))
         # denoising refinement stage: one step from t = low - 1 to the clean mask
         t_last, decoder = middle[-1], self.final_decoder
-        out = self.dnet(xx, self._tensor_t(t_last, xx), cond, (decoder,))[decoder]
+        out = self.dnet(xx, self._tensor_t(t_last, xx), cond, (decoder,), previous)[decoder]
         x0, _ = self._from_eps(xx, t_last, out) if decoder == "eps" else self._from_x0_logits(xx, t_last, out)
         return self._result(x0, batch, cfenet_p)
 
@@ -175,10 +182,11 @@ class UniformSampler(_Sampler):
         cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)
         ts = self.timesteps()
-        x0 = x
+        x0, previous = x, None
         for t, t_prev in zip(ts[:-1], ts[1:]):
-            out = self.dnet(x, self._tensor_t(t, x), cond, (self.decoder,))[self.decoder]
+            out = self.dnet(x, self._tensor_t(t, x), cond, (self.decoder,), previous)[self.decoder]
             x0, eps = self._from_x0_logits(x, t, out) if self.decoder == "x0" else self._from_eps(x, t, out)
+            previous = self._previous(x0)
             x = self._step(x, t, t_prev, x0, eps, batch, generator)
         return self._result(x0, batch, cfenet_p)
 

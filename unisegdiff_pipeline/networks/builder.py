@@ -44,4 +44,4 @@ def build_dnet(arch: Architecture, alphas_cumprod: torch.Tensor | None = None, i
         cf_widths[0] += image_channels
     return DNet(list(d.widths), cf_widths, d.blocks_per_level, d.norm, d.time_embedding_dim,
                 tuple(d.dca_levels), d.dca_heads, d.dca_mlp_ratio, 1, d.decoder_input_skip, d.eps_parameterization,
-                alphas_cumprod, d.downsampling)
+                alphas_cumprod, d.downsampling, d.self_condition)

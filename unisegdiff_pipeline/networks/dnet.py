@@ -39,7 +39,7 @@ class DNet(nn.Module):
                  time_embedding_dim: int = 128, dca_levels: tuple[int, ...] = (4, 5), dca_heads: int = 8,
                  dca_mlp_ratio: float = 2.0, in_channels: int = 1, decoder_input_skip: bool = False,
                  eps_parameterization: str = "direct", alphas_cumprod: torch.Tensor | None = None,
-                 downsampling: str = "strided_conv"):
+                 downsampling: str = "strided_conv", self_condition: bool = False):
         super().__init__()
         if len(widths) != len(cf_widths):
             raise ValueError("DNet and CFENet must have the same number of levels")
@@ -48,8 +48,12 @@ class DNet(nn.Module):
         self.base_width = widths[0]
         self.time_mlp = nn.Sequential(nn.Linear(widths[0], time_embedding_dim), nn.SiLU(),
                                       nn.Linear(time_embedding_dim, time_embedding_dim), nn.SiLU())
+        # self_condition: the encoder also reads the previous x0 estimate (zeros where there is none), so that each
+        # sampling step can refine the last one's mask rather than start from x_t alone (documentation/method.md)
+        self.self_condition = self_condition
+        encoder_in = in_channels * (2 if self_condition else 1)
         self.encoder = nn.ModuleList([
-            Stage(in_channels if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2,
+            Stage(encoder_in if l == 0 else widths[l - 1], widths[l], blocks_per_level, norm, 1 if l == 0 else 2,
                   time_embedding_dim, downsampling) for l in range(len(widths))])
         self.inject = nn.ModuleList([
             DualCrossAttention(widths[l], cf_widths[l], dca_heads, dca_mlp_ratio) if (l + 1) in self.dca_levels
@@ -75,11 +79,17 @@ class DNet(nn.Module):
         return [inject.prepare(f) for inject, f in zip(self.inject, cf)]
 
     @section("dnet")
-    def encode(self, x_t: torch.Tensor, t: torch.Tensor, condition: list) -> Encoded:
-        """Encoder pass: skips after condition injection, time embedding."""
+    def encode(self, x_t: torch.Tensor, t: torch.Tensor, condition: list,
+               x0_previous: torch.Tensor | None = None) -> Encoded:
+        """Encoder pass: skips after condition injection, time embedding. A self-conditioned DNet also reads
+        `x0_previous`, the last estimate of the clean mask in [-1, 1] (None: none yet, zeros)."""
         temb = self.time_mlp(timestep_embedding(t, self.base_width))
         skips = []
         h = x_t
+        if self.self_condition:
+            h = torch.cat([x_t, torch.zeros_like(x_t) if x0_previous is None else x0_previous.to(x_t.dtype)], 1)
+        elif x0_previous is not None:
+            raise ValueError("x0_previous given to a DNet built without self_condition")
         for stage, inject, cache in zip(self.encoder, self.inject, condition):
             h = inject(stage(h, temb), cache)
             skips.append(h)
@@ -99,8 +109,8 @@ class DNet(nn.Module):
             out = (1 - a).sqrt() * encoded.x_t.float() + a.sqrt() * out.float()
         return out
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: list,
-                decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
-        """Outputs of the requested decoders for x_t at timesteps t (x0 gives logits)."""
-        encoded = self.encode(x_t, t, condition)
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: list, decoders: tuple[str, ...] = DECODERS,
+                x0_previous: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the requested decoders for x_t at timesteps t (x0 gives logits); `x0_previous` as in encode."""
+        encoded = self.encode(x_t, t, condition, x0_previous)
         return {name: self.decode(name, encoded) for name in decoders}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from unisegdiff_pipeline.diffusion.schedule import logits_to_x0
 from unisegdiff_pipeline.networks.dnet import DECODERS
 
 
@@ -12,14 +13,19 @@ class ConditionedDNet(torch.nn.Module):
     `condition_dropout` p > 0 drops whole channels of every CF level with probability p in training mode (the rest
     scaled by 1 / (1 - p)): CFENet's features of its own training images are better than those of unseen ones, and
     a DNet that cannot copy every channel has to check them against x_t. With `train_cfenet` and `cfenet_logits`
-    the output also holds CFENet's own segmentation logits under "cfenet", for its loss in a joint step."""
+    the output also holds CFENet's own segmentation logits under "cfenet", for its loss in a joint step.
+
+    A self-conditioned DNet (`dnet.self_condition`) in training mode gets, for a whole batch with probability
+    `self_condition_probability`, its own detached x0 estimate of the same x_t from a first pass (Chen et al.'s
+    self-conditioning), else zeros: the sampler passes each trajectory's last estimate, zeros at its first step."""
 
     def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool,
-                 condition_dropout: float = 0.0, cfenet_logits: bool = False):
+                 condition_dropout: float = 0.0, cfenet_logits: bool = False, self_condition_probability: float = 0.0):
         super().__init__()
         self.cfenet, self.dnet, self.train_cfenet = cfenet, dnet, train_cfenet
         self.condition_dropout = condition_dropout
         self.cfenet_logits = cfenet_logits and train_cfenet
+        self.self_condition_probability = self_condition_probability
 
     def forward(self, images: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
@@ -32,5 +38,10 @@ class ConditionedDNet(torch.nn.Module):
                 logits, cf = self.cfenet.forward_features(images)
         if self.condition_dropout > 0 and self.training:
             cf = [torch.nn.functional.dropout2d(f, self.condition_dropout) for f in cf]
-        out = self.dnet(x_t, t, self.dnet.prepare_condition(cf), decoders)
+        condition = self.dnet.prepare_condition(cf)
+        previous = None
+        if self.dnet.self_condition and self.training and torch.rand(()) < self.self_condition_probability:
+            with torch.no_grad():  # the estimate is an input, not a path for gradients (as in Chen et al.)
+                previous = logits_to_x0(self.dnet(x_t, t, condition, ("x0",))["x0"].float())
+        out = self.dnet(x_t, t, condition, decoders, previous)
         return {**out, "cfenet": logits} if self.cfenet_logits else out

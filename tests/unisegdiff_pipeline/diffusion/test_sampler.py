@@ -1,4 +1,5 @@
 """Samplers: the staged schedule with an oracle DNet, call counts, batching, and the ablation schedules."""
+import pytest
 import torch
 from torch import nn
 
@@ -31,16 +32,17 @@ class MaskCFENet(nn.Module):
 class OracleDNet(nn.Module):
     """Knows x0 (from the condition) and answers both decoders exactly; records what runs."""
 
-    def __init__(self, schedule):
+    def __init__(self, schedule, self_condition=False):
         super().__init__()
-        self.schedule = schedule
-        self.log = []
+        self.schedule, self.self_condition = schedule, self_condition
+        self.log, self.previous = [], []
 
     def prepare_condition(self, cf):
         self.log.append(("prepare", cf[0].shape[0]))
         return [cf[0]]
 
-    def encode(self, x_t, t, condition):
+    def encode(self, x_t, t, condition, x0_previous=None):
+        self.previous.append(x0_previous)
         x0 = condition[0].repeat_interleave(x_t.shape[0] // condition[0].shape[0], 0)
         self.log.append(("encode", x_t.shape[0], int(t[0])))
         return Encoded([x0, t.float()[:, None, None, None].expand_as(x_t).contiguous()], t.float()[:, None], x_t,
@@ -53,8 +55,8 @@ class OracleDNet(nn.Module):
             return x0 * 30  # logits
         return self.schedule.eps_from_x0(x_t, t[:, 0, 0, 0].long(), x0)
 
-    def forward(self, x_t, t, condition, decoders=("eps", "x0")):
-        encoded = self.encode(x_t, t, condition)
+    def forward(self, x_t, t, condition, decoders=("eps", "x0"), x0_previous=None):
+        encoded = self.encode(x_t, t, condition, x0_previous)
         return {n: self.decode(n, encoded) for n in decoders}
 
 
@@ -105,6 +107,43 @@ def test_batched_images_equal_one_at_a_time_with_real_networks():
     both = sampler.sample(images, noise=noise).probabilities  # image-major: rows 0-2 are image 0's noises
     singles = [sampler.sample(images[i:i + 1], noise=noise[3 * i:3 * i + 3]).probabilities for i in range(2)]
     torch.testing.assert_close(both, torch.cat(singles), atol=1e-4, rtol=1e-4)
+
+
+def test_a_self_conditioned_dnet_reads_each_trajectory_s_last_estimate_and_nothing_at_the_first_step():
+    schedule = DiffusionSchedule()
+    images, masks = true_masks()
+    x0 = (masks[:, None].float() * 2 - 1).repeat_interleave(8, 0)  # 2 images x (4 mask + 4 noise trajectories)
+    for sampler_type, samples in ((StagedSampler, 4), (UniformSampler, 8)):  # 16 rows in the middle steps
+        dnet = OracleDNet(schedule, self_condition=True)
+        sampler_type(schedule, MaskCFENet(), dnet, Inference(steps=5), num_samples=samples).sample(
+            images, torch.Generator().manual_seed(0))
+        assert dnet.previous[0] is None  # the first step has no earlier estimate
+        assert len(dnet.previous) > 2 and all(p is not None for p in dnet.previous[1:])
+        for previous in dnet.previous[1:]:  # the oracle's estimates are the true masks, clamped into [-1, 1]
+            assert previous.abs().max() <= 1
+            torch.testing.assert_close(previous, x0, atol=1e-4, rtol=0)
+    dnet = OracleDNet(schedule)  # without self-conditioning nothing is handed on
+    StagedSampler(schedule, MaskCFENet(), dnet, num_samples=4).sample(images)
+    assert all(p is None for p in dnet.previous)
+
+
+def test_self_conditioned_batched_images_equal_one_at_a_time_with_real_networks():
+    torch.manual_seed(0)
+    arch = from_dict(Architecture, {"cfenet": {"widths": [8, 16, 32, 64]},
+                                    "dnet": {"widths": [8, 16, 32, 64], "dca_levels": [3, 4], "dca_heads": 4,
+                                             "time_embedding_dim": 32, "self_condition": True}}, "the test")
+    cfenet, dnet = build_cfenet(arch, 3).eval(), build_dnet(arch).eval()
+    for p in dnet.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    images, noise = torch.randn(2, 3, 32, 32), torch.randn(6, 1, 32, 32)
+    sampler = StagedSampler(DiffusionSchedule(), cfenet, dnet, num_samples=3)
+    both = sampler.sample(images, noise=noise).probabilities
+    singles = [sampler.sample(images[i:i + 1], noise=noise[3 * i:3 * i + 3]).probabilities for i in range(2)]
+    torch.testing.assert_close(both, torch.cat(singles), atol=1e-4, rtol=1e-4)
+    dnet.self_condition = False  # a DNet without the estimate's input channel refuses one
+    with torch.no_grad(), pytest.raises(ValueError, match="self_condition"):
+        dnet(noise, torch.zeros(6, dtype=torch.long), dnet.prepare_condition(cfenet.forward_features(
+            images.repeat_interleave(3, 0))[1]), ("x0",), torch.zeros_like(noise))
 
 
 def test_uniform_and_one_step_schedules():

@@ -287,3 +287,37 @@ def test_image_condition_puts_the_image_beside_cf_1_and_widens_only_dnet_level_1
     assert out.shape == (4, 1, 64, 64)
     with pytest.raises(USDError, match="image_condition"):
         build_dnet(with_image)  # the channel count is not known
+
+
+def test_self_conditioning_feeds_dnet_its_own_detached_estimate_in_training_only():
+    a = patched(SMALL, {"dnet": {"self_condition": True}}, "the test")
+    cfenet, dnet = build_cfenet(a, 3), build_dnet(a)
+    for p in dnet.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    seen = []
+    encode = dnet.encode
+    dnet.encode = lambda x_t, t, cond, previous=None: seen.append(previous) or encode(x_t, t, cond, previous)
+    args = (torch.randn(2, 3, 64, 64), torch.randn(2, 1, 64, 64), torch.tensor([10, 500]))
+    always = ConditionedDNet(cfenet, dnet, train_cfenet=False, self_condition_probability=1.0)
+    out = always.train()(*args)
+    first, second = seen
+    assert first is None  # the first pass reads zeros
+    with torch.no_grad():
+        expected = 2 * torch.sigmoid(dnet(args[1], args[2], dnet.prepare_condition(
+            cfenet.forward_features(args[0])[1]), ("x0",))["x0"].float()) - 1
+    torch.testing.assert_close(second, expected)  # the second reads the first's x0 estimate, detached
+    assert not second.requires_grad
+    out["x0"].mean().backward()
+    first_conv = dnet.encoder[0].blocks[0].conv
+    assert first_conv.in_channels == 2 and first_conv.weight.grad[:, 1].abs().sum() > 0  # x_t and the estimate
+    seen.clear()
+    always.eval()(*args)
+    ConditionedDNet(cfenet, dnet, train_cfenet=False, self_condition_probability=0.0).train()(*args)
+    assert seen == [None, None]  # no first pass at inference or with probability 0
+
+
+def test_a_dnet_without_self_conditioning_refuses_an_estimate():
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    cond = dnet.prepare_condition(cfenet.forward_features(torch.randn(1, 3, 64, 64))[1])
+    with pytest.raises(ValueError, match="self_condition"):
+        dnet(torch.randn(1, 1, 64, 64), torch.tensor([10]), cond, ("x0",), torch.zeros(1, 1, 64, 64))

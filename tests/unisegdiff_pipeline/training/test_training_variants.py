@@ -14,7 +14,7 @@ from unisegdiff_pipeline.training.trainers.variants import UniSegDiffPaperTraine
 from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
-            "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer", "UniSegDiffPaperTrainer"]
+            "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer", "UniSegDiffPaperTrainer", "SelfConditionedTrainer"]
 
 
 def test_paper_trainer_undoes_every_training_departure_of_the_plan():
@@ -30,10 +30,10 @@ def test_paper_trainer_undoes_every_training_departure_of_the_plan():
 def test_paper_trainer_undoes_the_architecture_departures_of_the_plan():
     departed = from_dict(Architecture, {"cfenet": {"widths": [8, 16]}, "dnet": {
         "widths": [8, 16], "dca_levels": [2], "eps_parameterization": "v", "condition_features": "encoder",
-        "image_condition": True}}, "the test")
+        "image_condition": True, "self_condition": True}}, "the test")
     paper = patched(departed, UniSegDiffPaperTrainer.architecture_changes, "the test")
     assert (paper.dnet.eps_parameterization, paper.dnet.condition_features) == ("direct", "decoder")
-    assert not paper.dnet.image_condition
+    assert not paper.dnet.image_condition and not paper.dnet.self_condition
 
 
 def test_all_built_in_variants_are_known():
@@ -58,6 +58,7 @@ def test_variant_runs_one_short_epoch(tiny_env, name):
         assert (inference["sampler"], inference["decoder"]) == ("uniform", "x0")
     if name == "OneStepTrainer":
         assert inference["sampler"] == "one_step"
+    assert final["model_record"]["architecture"]["dnet"]["self_condition"] == (name == "SelfConditionedTrainer")
     if name == "NoFusionTrainer":
         assert (inference["num_samples"], inference["fusion"]) == (1, "single")
     if name == "NoDCATrainer":

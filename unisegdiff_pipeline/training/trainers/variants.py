@@ -13,7 +13,7 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     the samples alone fused (documentation/method.md)."""
 
     architecture_changes = {"dnet": {"eps_parameterization": "direct", "condition_features": "decoder",
-                                     "image_condition": False}}
+                                     "image_condition": False, "self_condition": False}}
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "condition_dropout": 0.0,
@@ -44,10 +44,19 @@ class UniformMaskTrainer(UniSegDiffTrainer):
 
 
 class OneStepTrainer(UniSegDiffTrainer):
-    """One-step denoising predicting the mask at t = T-1 (Table 4); inference: one x0 step."""
+    """One-step denoising predicting the mask at t = T-1 (Table 4); inference: one x0 step, which has no earlier
+    estimate to self-condition on."""
 
+    architecture_changes = {"dnet": {"self_condition": False}}
     training_changes = {"timestep_policy": "one_step"}
     inference_changes = {"sampler": "one_step"}
+
+
+class SelfConditionedTrainer(UniSegDiffTrainer):
+    """DNet self-conditioned on its previous x0 estimate (training.self_condition_probability of the batches get it
+    from a first pass); every sampling step hands its estimate to the next (documentation/method.md)."""
+
+    architecture_changes = {"dnet": {"self_condition": True}}
 
 
 class NoPretrainTrainer(UniSegDiffTrainer):
