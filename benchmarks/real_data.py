@@ -21,7 +21,8 @@ is); nnU-Net keeps its default plan and gets --budget-minutes per fold. The tabl
 and times of every run. On two CPU cores the whole matrix at 12 minutes (14 runs with their validation) takes about
 4 hours. Runs at another budget (--budget-minutes 5) keep their own state and results folders; the page shows them
 beside the headline budget's. A finished run asked for more folds (`--only COVID --folds 0 1 2`) trains the new
-folds alone and keeps the others.
+folds alone and keeps the others. A work folder without a state file (a new machine) starts from the runs that
+benchmarks/results/real_data.json records for its budget: they are kept, not trained again.
 
 nnU-Net is a benchmark-only peer: `pip install -c constraints.txt nnunetv2` with `torch==2.13.0` in constraints.txt
 (its timm/torchvision dependency would otherwise replace torch).
@@ -117,7 +118,22 @@ class Benchmark(NnUNetPeer):
             self.tag = f"{self.preset}_{self.epochs[0]}x{self.epochs[1]}ep"
         self.nnunet_plans = f"nnUNetPlans_{NNUNET_CPU_LONG_SIDE}px" if self.device == "cpu" else "nnUNetPlans"
         self.state_path = self.work / f"runs_{self.tag}.json"
-        self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        self.runs = json.loads(self.state_path.read_text()) if self.state_path.is_file() else self.recorded_runs()
+
+    def results_file(self) -> Path:
+        """benchmarks/results/real_data.json under --out-root."""
+        return self.out_root / "benchmarks" / "results" / "real_data.json"
+
+    def recorded_runs(self) -> dict:
+        """The runs of this budget recorded in the results file, for a work folder without a state file (a new
+        machine): they stay on the page and are not trained again; their fold folders are gone."""
+        path = self.results_file()
+        if not path.is_file():
+            return {}
+        recorded = json.loads(path.read_text())
+        tag = cpu_tag(recorded["budget_minutes"]) if recorded["preset"] == "cpu" else \
+            f"{recorded['preset']}_{recorded['epochs'][0]}x{recorded['epochs'][1]}ep"
+        return recorded["runs"] if tag == self.tag else {}
 
     def save_state(self) -> None:
         """Write the finished runs atomically, so a kill never leaves a half-written state."""
@@ -231,7 +247,9 @@ class Benchmark(NnUNetPeer):
         if trainer != PRETRAINED_FROM:
             pretrained = self.fold_dir(key, PRETRAINED_FROM, base_plans, fold) / "cfenet_final.pth"
             if not pretrained.is_file():
-                raise RuntimeError(f"{pretrained} is missing: run {key}/{PRETRAINED_FROM} first")
+                raise RuntimeError(f"{pretrained} is missing: run {key}/{PRETRAINED_FROM} first (a run recorded in "
+                                   f"{self.results_file()} whose folder is gone is not trained again: give "
+                                   f"--out-root a fresh folder to train everything anew)")
             cmd += ["--pretrained-cfenet", str(pretrained)]
         if (self.fold_dir(key, trainer, plans, fold) / "checkpoint_latest.pth").is_file():
             cmd.append("--c")
@@ -310,7 +328,7 @@ class Benchmark(NnUNetPeer):
                    "preset": self.preset, "epochs": self.epochs, "runs": self.runs, "cases": self.case_counts(),
                    "paper_table3": PAPER, "paper_table4": PAPER_TABLE4, "other_budgets": others,
                    "polyp_by_source": self.polyp_by_source({f"{self.budget_minutes:g}": self.runs, **others})}
-        out = self.out_root / "benchmarks" / "results" / "real_data.json"
+        out = self.results_file()
         out.parent.mkdir(parents=True, exist_ok=True)
         save_json(payload, out, indent=1)
         page = refresh(self.out_root / "documentation" / "results.md", out.parent)

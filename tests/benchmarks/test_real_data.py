@@ -82,3 +82,25 @@ def test_run_ours_extends_a_run_by_a_fold_and_records_each_cases_fold(tmp_path, 
     bench.folds = [0, 1]
     assert bench.run_ours("COVID", "UniSegDiffTrainer")["diagnostics"] == {"computed_on": 0}
     assert diagnosed == ["COVID"]  # the first fold is unchanged, so its diagnostics are kept, not recomputed
+
+
+def test_a_new_work_folder_keeps_the_runs_recorded_for_its_budget(tmp_path, monkeypatch):
+    import argparse
+    import json
+    import os
+
+    from benchmarks import real_data
+
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    results = tmp_path / "benchmarks" / "results" / "real_data.json"
+    results.parent.mkdir(parents=True)
+    runs = {"COVID/CFENetTrainer": {"folds": [0, 1, 2]}}
+    results.write_text(json.dumps({"budget_minutes": 12.0, "preset": "cpu", "epochs": [20, 60], "runs": runs}))
+
+    def bench(minutes):
+        return real_data.Benchmark(argparse.Namespace(
+            data=str(tmp_path / "data"), work=str(tmp_path / f"work{minutes}"), out_root=str(tmp_path),
+            device="cpu", skip_nnunet=True, budget_minutes=minutes, preset="cpu", folds=[0], epochs=[20, 60]))
+
+    assert bench(12.0).runs == runs  # recorded, so not trained again and not dropped from the page
+    assert bench(5.0).runs == {}  # another budget's runs are its own
