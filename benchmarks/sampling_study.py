@@ -169,7 +169,35 @@ def block_sampling_study(payload: dict) -> list[str]:
             d = paired_bootstrap(keyed["plan"], keyed[variant], strata=tasks)
             rows.append([ds, folds, len(tasks), variant, pct(_task_mean(keyed[variant], tasks)),
                          interval(d.mean, d.low, d.high, signed=True), d.verdict, shared])
-    return md_table(COLUMNS, rows)
+    between = block_between_models(payload)
+    return md_table(COLUMNS, rows) + ([""] + between if between else [])
+
+
+BETWEEN_COLUMNS = ["model", "against", "folds", "cases", "inference", "mDice", "mDice against",
+                   "− against [95 % CI]", "verdict"]
+BETWEEN_VARIANTS = ("plan", "one-step", "CFENet head alone (CFENet weight 1)")
+
+
+def block_between_models(payload: dict) -> list[str]:
+    """Each labelled model ('Unified (self-conditioned)') against the dataset's UniSegDiff on the cases both sampled,
+    per inference; the CFENet head row shows how far their CFENets differ."""
+    rows = []
+    for group in dict.fromkeys(k.split("/")[0] for k in payload["runs"] if " (" in k.split("/")[0]):
+        base = group.split(" (")[0]
+        folds = [k.split("/")[1] for k in payload["runs"] if k.split("/")[0] == group
+                 and f"{base}/{k.split('/')[1]}" in payload["runs"]]
+        if not folds:
+            continue
+        pairs = [(payload["runs"][f"{group}/{f}"], payload["runs"][f"{base}/{f}"], f) for f in folds]
+        tasks = {f"{f}/{c}": t for run, other, f in pairs for c, t in run["tasks"].items() if c in other["tasks"]}
+        for variant in BETWEEN_VARIANTS:
+            mine = {f"{f}/{c}": d for run, _, f in pairs for c, d in run["dice"][variant].items() if f"{f}/{c}" in tasks}
+            theirs = {f"{f}/{c}": d for _, other, f in pairs for c, d in other["dice"][variant].items()
+                      if f"{f}/{c}" in tasks}
+            d = paired_bootstrap(theirs, mine, strata=tasks)
+            rows.append([group, base, ", ".join(folds), len(tasks), variant, pct(_task_mean(mine, tasks)),
+                         pct(_task_mean(theirs, tasks)), interval(d.mean, d.low, d.high, signed=True), d.verdict])
+    return md_table(BETWEEN_COLUMNS, rows) if rows else []
 
 
 if __name__ == "__main__":

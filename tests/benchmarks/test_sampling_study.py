@@ -43,6 +43,21 @@ def test_each_variant_is_paired_with_the_plan_over_the_folds_run():
     assert "+0.0 [+0.0, +0.0] | tie | 0.900" in rows["staged, eta 1"]
 
 
+def test_a_labelled_model_is_paired_with_the_dataset_s_unisegdiff_on_the_cases_both_sampled():
+    cases = [f"c{i}" for i in range(6)]
+    tasks = {c: ("A" if i < 3 else "B") for i, c in enumerate(cases)}
+    base, other = _run({}, cases, tasks), _run({"plan": 0.03, "one-step": -0.01}, cases[:4], {c: tasks[c] for c in cases[:4]})
+    payload = {"runs": {"Unified/0": base, "Unified (sc)/0": other, "Unified (sc)/1": other}}
+    lines = sampling_study.block_sampling_study(payload)
+    between = lines[lines.index("") + 1:]
+    rows = {line.split(" | ")[4]: line for line in between[2:]}
+    assert set(rows) == set(sampling_study.BETWEEN_VARIANTS)  # fold 1 has no UniSegDiff fold to pair with
+    assert rows["plan"].startswith("| Unified (sc) | Unified | 0 | 4 |") and "+3.0 [+3.0, +3.0] | better" in rows["plan"]
+    assert "-1.0 [-1.0, -1.0] | worse" in rows["one-step"]
+    assert "+0.0 [+0.0, +0.0] | tie" in rows["CFENet head alone (CFENet weight 1)"]
+    assert "" not in sampling_study.block_sampling_study({"runs": {"Unified/0": base}})
+
+
 def test_a_trained_fold_is_sampled_every_way_and_the_plan_matches_its_validation(confident_model, tmp_path,
                                                                                   capsys):
     fold, root = confident_model
