@@ -179,25 +179,32 @@ BETWEEN_VARIANTS = ("plan", "one-step", "CFENet head alone (CFENet weight 1)")
 
 
 def block_between_models(payload: dict) -> list[str]:
-    """Each labelled model ('Unified (self-conditioned)') against the dataset's UniSegDiff on the cases both sampled,
-    per inference; the CFENet head row shows how far their CFENets differ."""
+    """Each labelled model ('Unified (self-conditioned)') against the dataset's UniSegDiff and against every labelled
+    model of the dataset sampled before it, on the cases both sampled, per inference; the CFENet head row shows how
+    far their CFENets differ."""
+    groups = list(dict.fromkeys(k.split("/")[0] for k in payload["runs"]))
     rows = []
-    for group in dict.fromkeys(k.split("/")[0] for k in payload["runs"] if " (" in k.split("/")[0]):
+    for i, group in enumerate(groups):
         base = group.split(" (")[0]
-        folds = [k.split("/")[1] for k in payload["runs"] if k.split("/")[0] == group
-                 and f"{base}/{k.split('/')[1]}" in payload["runs"]]
-        if not folds:
-            continue
-        pairs = [(payload["runs"][f"{group}/{f}"], payload["runs"][f"{base}/{f}"], f) for f in folds]
-        tasks = {f"{f}/{c}": t for run, other, f in pairs for c, t in run["tasks"].items() if c in other["tasks"]}
-        for variant in BETWEEN_VARIANTS:
-            mine = {f"{f}/{c}": d for run, _, f in pairs for c, d in run["dice"][variant].items() if f"{f}/{c}" in tasks}
-            theirs = {f"{f}/{c}": d for _, other, f in pairs for c, d in other["dice"][variant].items()
-                      if f"{f}/{c}" in tasks}
-            d = paired_bootstrap(theirs, mine, strata=tasks)
-            rows.append([group, base, ", ".join(folds), len(tasks), variant, pct(_task_mean(mine, tasks)),
-                         pct(_task_mean(theirs, tasks)), interval(d.mean, d.low, d.high, signed=True), d.verdict])
+        if group != base:
+            for against in [base] + [g for g in groups[:i] if g.startswith(f"{base} (")]:
+                rows += _between_rows(payload["runs"], group, against)
     return md_table(BETWEEN_COLUMNS, rows) if rows else []
+
+
+def _between_rows(runs: dict, group: str, against: str) -> list[list]:
+    """Rows of `group` − `against` per inference, pooled over the folds both ran, on the cases both sampled."""
+    mine, theirs = ({k.split("/")[1]: r for k, r in runs.items() if k.split("/")[0] == g} for g in (group, against))
+    folds = [f for f in mine if f in theirs]
+    tasks = {f"{f}/{c}": t for f in folds for c, t in mine[f]["tasks"].items() if c in theirs[f]["tasks"]}
+    rows = []
+    for variant in BETWEEN_VARIANTS if folds else ():
+        a, b = ({f"{f}/{c}": d for f in folds for c, d in side[f]["dice"][variant].items() if f"{f}/{c}" in tasks}
+                for side in (mine, theirs))
+        d = paired_bootstrap(b, a, strata=tasks)
+        rows.append([group, against, ", ".join(folds), len(tasks), variant, pct(_task_mean(a, tasks)),
+                     pct(_task_mean(b, tasks)), interval(d.mean, d.low, d.high, signed=True), d.verdict])
+    return rows
 
 
 if __name__ == "__main__":

@@ -58,6 +58,20 @@ def test_a_labelled_model_is_paired_with_the_dataset_s_unisegdiff_on_the_cases_b
     assert "" not in sampling_study.block_sampling_study({"runs": {"Unified/0": base}})
 
 
+def test_a_labelled_model_is_also_paired_with_each_labelled_model_sampled_before_it():
+    cases = [f"c{i}" for i in range(6)]
+    tasks = {c: ("A" if i < 3 else "B") for i, c in enumerate(cases)}
+    payload = {"runs": {"Unified/0": _run({}, cases, tasks), "Unified (sc)/0": _run({"plan": 0.03}, cases, tasks),
+                        "Unified (retrained)/0": _run({"plan": 0.01}, cases, tasks),
+                        "BUSI (sc)/0": _run({}, cases, tasks)}}
+    lines = sampling_study.block_sampling_study(payload)
+    between = [line for line in lines[lines.index("") + 3:] if " | plan | " in line]
+    pairs = [tuple(line.split(" | ")[:2]) for line in between]
+    assert pairs == [("| Unified (sc)", "Unified"), ("| Unified (retrained)", "Unified"),
+                     ("| Unified (retrained)", "Unified (sc)")]  # BUSI has no base run; no pair across datasets
+    assert "-2.0 [-2.0, -2.0] | worse" in between[2]  # retrained − sc
+
+
 def test_a_trained_fold_is_sampled_every_way_and_the_plan_matches_its_validation(confident_model, tmp_path,
                                                                                   capsys):
     fold, root = confident_model

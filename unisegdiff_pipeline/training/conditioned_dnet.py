@@ -17,7 +17,8 @@ class ConditionedDNet(torch.nn.Module):
 
     A self-conditioned DNet (`dnet.self_condition`) in training mode gets, for a whole batch with probability
     `self_condition_probability`, its own detached x0 estimate of the same x_t from a first pass (Chen et al.'s
-    self-conditioning), else zeros: the sampler passes each trajectory's last estimate, zeros at its first step."""
+    self-conditioning), else zeros: the sampler passes each trajectory's last estimate, zeros at its first step.
+    `self_condition=False` in a call reads zeros, as the sampler's first step from pure noise does."""
 
     def __init__(self, cfenet: torch.nn.Module, dnet: torch.nn.Module, train_cfenet: bool,
                  condition_dropout: float = 0.0, cfenet_logits: bool = False, self_condition_probability: float = 0.0):
@@ -28,7 +29,7 @@ class ConditionedDNet(torch.nn.Module):
         self.self_condition_probability = self_condition_probability
 
     def forward(self, images: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                decoders: tuple[str, ...] = DECODERS) -> dict[str, torch.Tensor]:
+                decoders: tuple[str, ...] = DECODERS, self_condition: bool = True) -> dict[str, torch.Tensor]:
         """DNet's decoder outputs (both by default) for noisy masks x_t at timesteps t, conditioned on the images."""
         if self.train_cfenet:
             logits, cf = self.cfenet.forward_features(images)
@@ -40,7 +41,8 @@ class ConditionedDNet(torch.nn.Module):
             cf = [torch.nn.functional.dropout2d(f, self.condition_dropout) for f in cf]
         condition = self.dnet.prepare_condition(cf)
         previous = None
-        if self.dnet.self_condition and self.training and torch.rand(()) < self.self_condition_probability:
+        if (self_condition and self.dnet.self_condition and self.training
+                and torch.rand(()) < self.self_condition_probability):
             with torch.no_grad():  # the estimate is an input, not a path for gradients (as in Chen et al.)
                 previous = logits_to_x0(self.dnet(x_t, t, condition, ("x0",))["x0"].float())
         out = self.dnet(x_t, t, condition, decoders, previous)

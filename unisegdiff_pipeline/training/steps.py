@@ -57,7 +57,9 @@ def noising_source(net: torch.nn.Module, schedule: DiffusionSchedule, probabilit
     rows = chosen.nonzero().flatten()  # the extra forward pass runs on the chosen rows alone
     t_first = torch.full_like(t[rows], schedule.timesteps - 1)
     with torch.no_grad(), autocast_factory():
-        logits = net(images[rows], torch.randn_like(x0[rows]), t_first, decoders=("x0",))["x0"].float()
+        # no self-conditioning pass: the rapid stage's estimate from pure noise reads zeros at inference too
+        logits = net(images[rows], torch.randn_like(x0[rows]), t_first, decoders=("x0",),
+                     self_condition=False)["x0"].float()
     source = x0.clone()
     source[rows] = logits_to_x0(logits).to(x0.dtype)
     return source

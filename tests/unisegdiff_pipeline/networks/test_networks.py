@@ -314,6 +314,9 @@ def test_self_conditioning_feeds_dnet_its_own_detached_estimate_in_training_only
     always.eval()(*args)
     ConditionedDNet(cfenet, dnet, train_cfenet=False, self_condition_probability=0.0).train()(*args)
     assert seen == [None, None]  # no first pass at inference or with probability 0
+    seen.clear()
+    always.train()(*args, self_condition=False)
+    assert seen == [None]  # nor when the call asks for zeros (the own-estimate noising's pass from pure noise)
 
 
 def test_a_dnet_without_self_conditioning_refuses_an_estimate():

@@ -10,7 +10,8 @@ from unisegdiff_pipeline.training.steps import noising_source
 class _ConstantEstimate(torch.nn.Module):
     """Stands in for ConditionedDNet: x0 logits of 0 everywhere (an estimate of 0 in [-1, 1])."""
 
-    def forward(self, images, x_t, t, decoders=("eps", "x0")):
+    def forward(self, images, x_t, t, decoders=("eps", "x0"), self_condition=True):
+        assert not self_condition  # the estimate from pure noise reads zeros, as the sampler's first step does
         return {"x0": torch.zeros_like(x_t)}
 
 
