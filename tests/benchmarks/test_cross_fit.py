@@ -2,7 +2,7 @@
 import json
 
 from benchmarks import cross_fit
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS, set_plan, tiny_dataset, tiny_env  # noqa: F401
+from tests.conftest import DATASET, PLANS, set_plan
 
 
 def test_halves_cfenet_and_both_dnets_are_scored_on_fold_0_validation(tiny_env, tmp_path, capsys):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from benchmarks import sampling_study
-from tests.unisegdiff_pipeline.conftest import PLANS, confident_model, tiny_dataset  # noqa: F401
+from tests.conftest import PLANS
 
 
 def test_agreement_is_the_mean_pairwise_dice_of_the_samples():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.unisegdiff_pipeline.conftest import DATASET
+from tests.conftest import DATASET
 from unisegdiff_pipeline.inference.engine import RunOptions, cpu_has_native_bf16, predict_batch, threshold, \
     to_original_size
 from unisegdiff_pipeline.inference.model_loading import load_fold_model
@@ -20,7 +20,8 @@ PRECISIONS = ["bf16", "fp16"] if torch.cuda.is_available() else ["bf16"]
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_fast_path_agrees_with_float32(confident_model, precision):
     fold, root = confident_model
-    val = json.loads((root / "pre" / DATASET / "splits_final.json").read_text())[0]["val"]
+    # six images (24,576 pixels at 64 px) resolve the thresholds; emulated bf16 makes every image cost seconds
+    val = json.loads((root / "pre" / DATASET / "splits_final.json").read_text())[0]["val"][:6]
     data = [load_case(root / "pre" / DATASET / "usd_plans_cpu_2d", c) for c in val]
     images = torch.from_numpy(np.stack([d[0] for d in data]))
     masks = {}

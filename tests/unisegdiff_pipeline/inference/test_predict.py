@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli
+from tests.conftest import DATASET, PLANS, run_cli
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.inference.predict import main as predict
 from unisegdiff_pipeline.training.run import main as train
-
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 
 @pytest.fixture(scope="module")

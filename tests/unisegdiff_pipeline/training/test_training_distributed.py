@@ -6,10 +6,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tests.conftest import run_cli
+from tests.conftest import DATASET, PLANS, run_cli
 from unisegdiff_pipeline.training.run import free_port
-
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 
 def _rank(rank, world, port, root, phase, out):

@@ -9,13 +9,11 @@ import time
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import DATASET, PLANS, run_cli, set_plan
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
-
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS, set_plan
 
 
 def fold_dir(root, trainer, fold=0):

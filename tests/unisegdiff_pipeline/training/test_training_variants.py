@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import DATASET, PLANS, run_cli
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.plan import Architecture, PhaseTraining, Training
 from unisegdiff_pipeline.typed_config import from_dict, patched
@@ -11,7 +11,6 @@ from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import known_trainers
 from unisegdiff_pipeline.training.trainers.variants import UniSegDiffPaperTrainer
 
-from tests.unisegdiff_pipeline.conftest import DATASET, PLANS
 
 BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "UniformMaskTrainer", "OneStepTrainer",
             "NoPretrainTrainer", "NoDCATrainer", "NoFusionTrainer", "UniSegDiffPaperTrainer", "SelfConditionedTrainer"]
