@@ -42,7 +42,7 @@ import re
 import time
 from pathlib import Path
 
-from benchmarks.common import bin_path, log_run, results_path, save_results
+from benchmarks.common import bin_path, log_run, machine, results_path, save_results
 from benchmarks.diffusion_test import run_diffusion_test
 from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, \
     cfenet_id, diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
@@ -204,9 +204,13 @@ class Bench:
 
         history = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=True)["progress"]["history"]
         seconds = sum(r["epoch_time"] for r in history)
+        # what trained it: precision from the checkpoint (older ones did not record it), the CPU when trained now
+        where = {"precision": "+".join(sorted({r.get("precision", "unrecorded") for r in history}))}
+        if wall:
+            where["cpu"] = machine()["cpu"]
         return folder, {"plans": plans, "trainer": trainer, "train_cases": n_train, "steps": epochs * per_epoch,
                         "train_seconds": round(seconds, 1), "seconds_per_step": round(seconds / (epochs * per_epoch), 4),
-                        "wall_seconds": round(wall, 1)}
+                        "wall_seconds": round(wall, 1), **where}
 
     def run_parity(self, key: str, recipe: str, seed: int) -> dict:
         run_id = f"{key}/{recipe}/s{seed}"

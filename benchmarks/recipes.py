@@ -40,10 +40,15 @@ RECIPES = {
         "norm": "group", "downsampling": "strided_conv"}}}),
     "reference_like+nnunet_aug": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
         "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])}}}),
+    # the two halves of that pair, one at a time
+    "reference_like+group": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {"norm": "group"}}}),
+    "reference_like+strided": deep_merge(REFERENCE_LIKE, {"architecture": {"cfenet": {"downsampling": "strided_conv"}}}),
     "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"lr_scheduler": "cosine"}}}),
     "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"grad_clip_norm": 1.0}}}),
     "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
+    # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
+    "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"augmentation": {"mirror_axes": []}}}}),
 }
 BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 # DNet recipe -> plan changes on top of its CFENet's recipe, the paper's sampling and the paper's frozen CFENet;

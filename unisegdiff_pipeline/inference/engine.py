@@ -66,6 +66,11 @@ class RunOptions:
             return cls("bf16")  # channels-last measured slower with bf16 on CPU
         return cls()
 
+    @classmethod
+    def for_training(cls, device: torch.device, mixed_precision: bool) -> "RunOptions":
+        """What training runs with: the fast path's precision when the plan asks for mixed precision, else float32."""
+        return cls.default_for(device) if mixed_precision else cls()
+
     @property
     def dtype(self) -> torch.dtype | None:
         """Autocast dtype of the precision (None for fp32)."""

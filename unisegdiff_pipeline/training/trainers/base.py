@@ -73,8 +73,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         self.progress = TrainingProgress(output_folder, enabled=is_main())
         self.schedule = DiffusionSchedule.from_plan(cfg.diffusion, device)
         self.policy = timestep_policy(self.training, cfg.diffusion.timesteps)
-        # mixed precision on CUDA (the inference fast path's precision), float32 elsewhere or when the plan says so
-        self.run_options = RunOptions.default_for(device) if self.training.mixed_precision else RunOptions()
+        self.run_options = RunOptions.for_training(device, self.training.mixed_precision)
         self.phase, self.epoch = self.active_phases[0], 0
         self.ema_pseudo_dice, self.best_ema_pseudo_dice = None, -1.0
         self.cfenet = self.dnet = self.ema = self.optimizer = self.lr_scheduler = None
@@ -334,7 +333,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         self.epoch += 1
         record = {"phase": phase, "epoch": self.epoch, "train_loss": loss, "stage_losses": stage_losses,
                   "lr": self.optimizer.param_groups[0]["lr"], "pseudo_dice": float("nan"), "ema_pseudo_dice": float("nan"),
-                  "pseudo_dice_per_task": {}}
+                  "pseudo_dice_per_task": {}, "precision": self.run_options.precision}
         if is_main():
             dice, per_task = self.pseudo_dice(phase)
             self.ema_pseudo_dice = dice if self.ema_pseudo_dice is None else \
