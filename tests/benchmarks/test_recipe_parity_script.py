@@ -81,6 +81,8 @@ def test_parity_and_factors_two_steps(tmp_path):
     factors = json.loads((tmp_path / "recipe_parity.json").read_text())["factors"]
     assert set(factors) == {f"Kvasir/{r}/s{s}" for r in ("reference_like", "reference_like+cosine") for s in (0, 1)}
     assert all(r["val_cases"] == 5 and r["fold"] == 0 for r in factors.values())
+    # what trained each run: the precision from its checkpoint, the CPU because it was trained in this call
+    assert all(r["precision"] in ("fp32", "bf16") and r["cpu"] for r in factors.values())
     row = [l for l in run.stdout.splitlines() if "reference_like+cosine" in l][0]
     assert "0,1" in row and any(v in row for v in ("better", "worse", "tie"))
     assert "ours" in json.loads((tmp_path / "recipe_parity.json").read_text())["parity"]  # earlier runs are kept

@@ -39,3 +39,13 @@ def test_fast_path_agrees_with_float32(confident_model, precision):
 def test_precision_names_are_checked():
     with pytest.raises(ValueError, match="unknown precision"):
         RunOptions("int8").autocast(torch.device("cpu"))
+
+
+def test_training_precision_follows_the_plan_and_the_cpu(monkeypatch):
+    import unisegdiff_pipeline.inference.engine as engine
+
+    cpu = torch.device("cpu")
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+        assert RunOptions.for_training(cpu, mixed_precision=True).precision == expected
+        assert RunOptions.for_training(cpu, mixed_precision=False).precision == "fp32"  # the plan says float32

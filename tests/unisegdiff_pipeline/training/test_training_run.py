@@ -35,6 +35,7 @@ def test_short_run_writes_every_file(tiny_env):
     final = load_checkpoint(out / "checkpoint_final.pth")
     assert (final["phase"], final["epoch"]) == ("dnet", 2)
     assert [r["phase"] for r in final["progress"]["history"]] == ["cfenet"] * 2 + ["dnet"] * 2
+    assert {r["precision"] for r in final["progress"]["history"]} <= {"fp32", "bf16"}  # what trained each epoch
     log = (out / "training_log.txt").read_text()
     assert "cfenet epoch 2/2" in log and "dnet epoch 2/2" in log and "validation of fold 0" in log
     assert (out / "progress.png").stat().st_size > 10000
