@@ -48,7 +48,8 @@ RECIPES = {
     "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
     # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
-    "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"augmentation": {"mirror_axes": []}}}}),
+    "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
+        "augmentation": to_dict(AUGMENTATION_PROFILES["none"])}}}),
 }
 BASE_RECIPE = "reference_like"  # what the factor rows are compared with
 # DNet recipe -> plan changes on top of its CFENet's recipe, the paper's sampling and the paper's frozen CFENet;

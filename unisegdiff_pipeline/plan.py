@@ -128,10 +128,12 @@ class Augmentation:
     gamma: tuple[float, float] = (0.7, 1.5)
 
 
-# the augmentation by strength: nnU-Net's 2D pipeline, or mirroring alone (every other transform off)
+# the augmentation by strength: nnU-Net's 2D pipeline, mirroring alone (every other transform off), or nothing
+_MIRROR_ONLY = replace(Augmentation(), **{f.name: 0.0 for f in fields(Augmentation) if f.name.startswith("p_")})
 AUGMENTATION_PROFILES = {
     "nnunet": Augmentation(),
-    "mirror": replace(Augmentation(), **{f.name: 0.0 for f in fields(Augmentation) if f.name.startswith("p_")}),
+    "mirror": _MIRROR_ONLY,
+    "none": replace(_MIRROR_ONLY, mirror_axes=()),
 }
 
 

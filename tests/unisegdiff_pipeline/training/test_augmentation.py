@@ -25,3 +25,11 @@ def test_nnunet_profile_keeps_every_transform():
     compose = training_transforms(AUGMENTATION_PROFILES["nnunet"], (16, 16))
     assert isinstance(compose.transforms[0], SpatialTransform) and isinstance(compose.transforms[-1], MirrorTransform)
     assert len(compose.transforms) == 8
+
+
+def test_none_profile_leaves_the_image_as_it_is():
+    compose = training_transforms(AUGMENTATION_PROFILES["none"], (16, 16))
+    assert compose.transforms == []
+    image = torch.randn(2, 16, 16)
+    out = compose(image=image.clone(), segmentation=torch.zeros(1, 16, 16, dtype=torch.int16))["image"]
+    assert torch.equal(out, image)
