@@ -49,11 +49,11 @@ from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, 
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
-    SETS, dnet_plan_changes, plans_name, trained_by
+    SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.scoring import score_cases
 from benchmarks.tables import md_table
 
-from planning.planner import normalization_for
+from planning.planner import PRESETS, normalization_for
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.results_layout import model_folder_name
 from unisegdiff_pipeline.merge import deep_merge
@@ -128,15 +128,16 @@ class Bench:
         pre = self.work / "pre" / self.name(did, key, "Train")
         plans = load_json(pre / "usd_plans_cpu.json")
         changes = dict(changes)
-        norm = changes.pop("image_normalization", "per_image")
+        norm, ct = changes.pop("image_normalization", None), changes.pop("ct_normalization", None)
         cfg = plans["configurations"]["2d"]
         cfg.update(deep_merge(cfg, changes))
         cfg["training"]["seed"] = BASE_SEED + seed
         cfg["training"]["validation_batches_per_epoch"] = 1
-        if norm != "per_image":
+        if norm or ct:  # re-planned from the fingerprint, the cpu preset's choice where the recipe names none
+            norm, ct = norm or PRESETS["cpu"]["image_normalization"], ct or PRESETS["cpu"]["ct_normalization"]
             fingerprint = load_json(pre / "dataset_fingerprint.json")
-            cfg["normalization"] = {t: normalization_for(fp, norm) for t, fp in sorted(fingerprint["tasks"].items())}
-            cfg["data_identifier"] = f"usd_plans_cpu_{norm}_2d"
+            cfg["normalization"] = {t: normalization_for(fp, norm, ct) for t, fp in sorted(fingerprint["tasks"].items())}
+            cfg["data_identifier"] = f"usd_plans_cpu_{norm}_2d" if ct == "ct" else f"usd_plans_cpu_{norm}_ct_{ct}_2d"
         name = plans_name(recipe, seed)
         plans["plans_name"] = name
         save_json(plans, pre / f"{name}.json")
@@ -361,9 +362,12 @@ def main() -> None:
     args = p.parse_args()
     if args.mode in ("parity", "diffusion-test") and not args.test_data:
         p.error(f"{args.mode} needs --test-data")
+    untested = [key for key in args.sets or [] if key not in TEST_SETS]
+    if args.mode in ("parity", "diffusion-test") and untested:
+        p.error(f"{', '.join(untested)} has no test images: {args.mode} runs on {', '.join(TEST_SETS)}")
     bench = Bench(args)
     if args.mode == "parity":
-        for key in args.sets or list(SETS):
+        for key in args.sets or TEST_SETS:
             if not args.skip_reference:
                 bench.run_reference(key)
             for recipe in args.recipes or ["plan", "reference_like"]:

@@ -8,15 +8,20 @@ from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.typed_config import to_dict
 
 # name -> converter, folder below --data / --test-data, converter arguments, steps, the reference's image and mask
-# folders (comma-separated lists, relative to that folder), training and test dataset ids
+# folders (comma-separated lists, relative to that folder), training and test dataset ids (None: no test images,
+# so cross-validation only)
 SETS = {
     "Kvasir": ("polyp", "Polyp", ["--sources", "Kvasir"], 1700, "Kvasir/images", "Kvasir/masks", 631, 641),
     "ClinicDB": ("polyp", "Polyp", ["--sources", "CVC-ClinicDB"], 1700, "CVC-ClinicDB/images", "CVC-ClinicDB/masks",
                  632, 642),
     "BUSI": ("busi", "BUSI/Dataset_BUSI_with_GT", [], 1500, "benign,malignant", "benign,malignant", 633, 643),
+    # the 73 8-bit CT slices (both Inf-Net folders): for the CT normalisation factor
+    "COVID": ("covid", "COVID-19-Infection", [], 1500, "LungInfection-Train/Doctor-label/Imgs,LungInfection-Test/Imgs",
+              "LungInfection-Train/Doctor-label/GT,LungInfection-Test/GT", 634, None),
 }
+TEST_SETS = [key for key, s in SETS.items() if s[7] is not None]  # the sets with test images
 # recipe -> changes of the cpu plan's 2d configuration (the CFENet phase's; DNet's stay the plan's);
-# "image_normalization" re-plans the per-task normalisation
+# "image_normalization" and "ct_normalization" re-plan the per-task normalisation
 REFERENCE_LIKE = {
     "architecture": {"cfenet": {"norm": "instance", "downsampling": "max_pool"}},
     "training": {"cfenet": {"augmentation": to_dict(AUGMENTATION_PROFILES["mirror"]), "lr_scheduler": "constant",
@@ -46,6 +51,9 @@ RECIPES = {
     "reference_like+cosine": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"lr_scheduler": "cosine"}}}),
     "reference_like+clip": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {"grad_clip_norm": 1.0}}}),
     "reference_like+per_image": deep_merge(REFERENCE_LIKE, {"image_normalization": "per_image"}),
+    # CT tasks normalised like the others (the task's z-score) instead of clipped to the lesion's percentiles and
+    # z-scored with its statistics: COVID's slices are 8-bit JPEGs, not Hounsfield units
+    "reference_like+ct_as_other": deep_merge(REFERENCE_LIKE, {"ct_normalization": "as_other"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
     # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
     "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {

@@ -15,7 +15,7 @@ PRESETS = {
         "cfenet_lr": 1e-4, "dnet_lr": 1e-4, "max_batch_size": 64, "fixed_batch_size": None, "num_workers": 8,
         "cfenet_norm": "instance", "dnet_norm": "instance", "eps_parameterization": "direct",
         "cfenet_downsampling": "strided_conv",
-        "image_normalization": "per_image",
+        "image_normalization": "per_image", "ct_normalization": "ct",
         "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
         "final_decoder": "eps", "cfenet_weight": 0.0, "cfenet_finetune_lr_factor": 0.0,
@@ -36,6 +36,7 @@ PRESETS = {
         "cfenet_norm": "instance", "dnet_norm": "group",
         "cfenet_lr": 1e-3, "dnet_lr": 1e-3, "max_batch_size": 16, "fixed_batch_size": 16, "num_workers": 1,
         "eps_parameterization": "v", "cfenet_downsampling": "max_pool", "image_normalization": "per_task",
+        "ct_normalization": "ct",
         "phase_recipes": {"cfenet": {"lr_scheduler": "constant", "grad_clip_norm": None, "augmentation": "mirror"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
         "final_decoder": "x0", "cfenet_weight": 0.5, "cfenet_finetune_lr_factor": 1.0,
@@ -46,15 +47,21 @@ MIN_BATCH_SIZE = 2
 # bytes that are not activations: CUDA context, cuDNN workspaces, allocator slack
 RESERVED_GPU_BYTES = 2.0 * 2 ** 30
 IMAGE_NORMALIZATIONS = ("per_image", "per_task")
+# "ct": nnU-Net's CT scheme for every CT task; "as_other": CT tasks like any other modality (for CT slices stored
+# as 8-bit images, whose grey values are no longer Hounsfield units)
+CT_NORMALIZATIONS = ("ct", "as_other")
 
 
-def normalization_for(task_fp: dict, image_normalization: str = "per_image") -> dict:
-    """CT: clip to the task's lesion (0.5, 99.5) percentiles, z-score with lesion mean/std; others: z-score per image
-    and channel ('per_image') or with the task's channel mean and std over all its images ('per_task')."""
+def normalization_for(task_fp: dict, image_normalization: str = "per_image", ct_normalization: str = "ct") -> dict:
+    """CT ('ct'): clip to the task's lesion (0.5, 99.5) percentiles, z-score with lesion mean/std; others (and CT
+    with 'as_other'): z-score per image and channel ('per_image') or with the task's channel mean and std over all
+    its images ('per_task')."""
     if image_normalization not in IMAGE_NORMALIZATIONS:
         raise USDError(f"unknown image normalisation '{image_normalization}'; choose one of "
                        f"{', '.join(IMAGE_NORMALIZATIONS)}")
-    if task_fp["modality"].upper() != "CT":
+    if ct_normalization not in CT_NORMALIZATIONS:
+        raise USDError(f"unknown CT normalisation '{ct_normalization}'; choose one of {', '.join(CT_NORMALIZATIONS)}")
+    if task_fp["modality"].upper() != "CT" or ct_normalization == "as_other":
         if image_normalization == "per_task":
             stats = task_fp["intensity_image"]
             return {"scheme": "task_zscore", "mean": stats["mean"], "std": stats["std"]}
@@ -125,7 +132,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     configuration = Configuration(
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
         num_input_channels=channels,
-        normalization={t: normalization_for(fp, p["image_normalization"]) for t, fp in sorted(tasks.items())},
+        normalization={t: normalization_for(fp, p["image_normalization"], p["ct_normalization"])
+                       for t, fp in sorted(tasks.items())},
         architecture=arch, batch_size=batch_size, batch_size_estimate=batch, training=training,
         inference=Inference(final_decoder=p["final_decoder"], cfenet_weight=p["cfenet_weight"]))
     return Plans(

@@ -51,7 +51,8 @@ def test_every_dnet_recipe_is_a_valid_plan_change(dnet_recipe):
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_every_cfenet_recipe_is_a_valid_plan_change(recipe):
     changes = dict(RECIPES[recipe])
-    changes.pop("image_normalization", None)
+    for planner_choice in ("image_normalization", "ct_normalization"):  # recipe_plan re-plans these
+        changes.pop(planner_choice, None)
     patched(CPU_PLAN, changes, recipe)
 
 
@@ -59,3 +60,30 @@ def test_the_default_dnet_recipe_is_the_cpu_plan_as_planned():
     # the test-image report of the defaults must train what a user's cpu plan trains, not the paper's settings
     assert patched(CPU_PLAN, dnet_plan_changes("plan", recipes.DEFAULT_DNET_RECIPE), "default") == CPU_PLAN
     assert patched(CPU_PLAN, dnet_plan_changes("plan", "paper"), "paper") != CPU_PLAN
+
+
+@pytest.mark.parametrize("recipe, modality, scheme", [
+    ("reference_like+ct_as_other", "CT", "task_zscore"), ("reference_like", "CT", "ct"),
+    ("reference_like+per_image", "endoscopy", "zscore"), ("previous_cpu_plan", "endoscopy", "zscore"),
+    ("reference_like+ct_as_other", "endoscopy", "task_zscore")])
+def test_a_recipe_plan_is_normalised_as_the_recipe_says(tmp_path, monkeypatch, recipe, modality, scheme):
+    import argparse
+
+    from benchmarks import recipe_parity
+    from unisegdiff_pipeline.jsonio import load_json, save_json
+    from unisegdiff_pipeline.typed_config import to_dict
+
+    fingerprint = {"tasks": {"Task": {"num_cases": 40, "modality": modality, "channels": 1,
+                                      "intensity_lesion": STATS, "intensity_image": STATS}}}
+    pre = tmp_path / "work" / "pre" / "Dataset634_COVIDTrain"
+    pre.mkdir(parents=True)
+    save_json(fingerprint, pre / "dataset_fingerprint.json")
+    save_json(to_dict(plan_experiment("Dataset634_COVIDTrain", fingerprint, "cpu")), pre / "usd_plans_cpu.json")
+    monkeypatch.setattr(recipe_parity, "log_run", lambda *a, **k: 0.0)  # the preprocessing itself is not under test
+    args = argparse.Namespace(data=str(tmp_path), test_data=None, work=tmp_path / "work", out_dir=tmp_path, steps=None,
+                              dnet_steps=2, reference=str(tmp_path / "ref.py"))
+    name = recipe_parity.Bench(args).recipe_plan("COVID", recipe, RECIPES[recipe], 0)
+    cfg = load_json(pre / f"{name}.json")["configurations"]["2d"]
+    assert cfg["normalization"]["Task"]["scheme"] == scheme
+    # each normalisation preprocesses into its own folder
+    assert cfg["data_identifier"].endswith("_ct_as_other_2d") == (recipe == "reference_like+ct_as_other")

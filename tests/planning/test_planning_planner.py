@@ -113,3 +113,13 @@ def test_per_task_normalization_uses_the_task_image_statistics():
     assert normalization_for(task_fp("CT", 1), "per_task")["scheme"] == "ct"  # CT keeps its clipping rule
     with pytest.raises(USDError, match="per_image, per_task"):
         normalization_for(fp, "per_dataset")
+
+
+def test_ct_tasks_can_be_normalised_like_the_others():
+    ct = task_fp("CT", 1)
+    assert normalization_for(ct, "per_task", "as_other") == {"scheme": "task_zscore", "mean": [100.0], "std": [20.0]}
+    assert normalization_for(ct, "per_image", "as_other") == {"scheme": "zscore"}
+    assert normalization_for(task_fp("endoscopy", 3), "per_task", "as_other")["scheme"] == "task_zscore"
+    assert all(PRESETS[p]["ct_normalization"] == "ct" for p in PRESETS)  # the specification's CT scheme by default
+    with pytest.raises(USDError, match="ct, as_other"):
+        normalization_for(ct, "per_task", "hounsfield")
