@@ -9,7 +9,7 @@ from dataclasses import replace
 from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir, raw_signature
 from unisegdiff_pipeline.raw_verification import verify_dataset
 from planning.fingerprint import load_or_compute_fingerprint
-from planning.planner import PRESETS, default_plans_name, plan_experiment
+from planning.planner import CT_NORMALIZATIONS, PRESETS, default_plans_name, plan_experiment
 from planning.preprocessor import preprocess
 from planning.splits import NUM_FOLDS, ensure_splits
 from unisegdiff_pipeline import paths
@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU memory target for the batch-size estimate (default 24, one RTX 3090)")
     p.add_argument("--preset", default="default", help=f"planner preset: {', '.join(PRESETS)}")
     p.add_argument("--image-size", type=int, default=None, help="override the preset's target size (pixels per side)")
+    p.add_argument("--ct-normalization", choices=CT_NORMALIZATIONS, default=None,
+                   help="CT tasks: 'ct' clips to the lesion's percentiles and z-scores with its statistics (the "
+                        "presets' choice); 'as_other' normalises them like every other modality, for CT slices stored "
+                        "as 8-bit images")
     p.add_argument("--plans-name", default=None, type=plain_name_argument("plans name"),
                    help="plans identifier (default: usd_plans, usd_plans_cpu for --preset cpu)")
     p.add_argument("--clean", action="store_true", help="recompute the fingerprint and the plan even if present")
@@ -43,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_or_keep(plans_path, dataset_name: str, fingerprint: dict, args, num_cases: int) -> dict:
     """Keep an existing (possibly user-edited) plan made with the same planner arguments, else plan anew."""
     planner_args = {"preset": args.preset, "gpu_memory_gb": args.gpu_memory_gb, "image_size": args.image_size}
+    if args.ct_normalization:  # recorded only when given, so plans made before this option are kept
+        planner_args["ct_normalization"] = args.ct_normalization
     if plans_path.is_file() and not args.clean:
         existing = load_plans(plans_path)
         if existing.planner_arguments == planner_args:
@@ -52,7 +58,8 @@ def plan_or_keep(plans_path, dataset_name: str, fingerprint: dict, args, num_cas
         print(f"planner arguments changed: re-planning (previous plan saved as {plans_path.name}.bak)")
     train_per_fold = num_cases - num_cases // NUM_FOLDS
     plans = replace(plan_experiment(dataset_name, fingerprint, args.preset, args.gpu_memory_gb, args.image_size,
-                                    args.plans_name, train_per_fold), planner_arguments=planner_args)
+                                    args.plans_name, train_per_fold, args.ct_normalization),
+                    planner_arguments=planner_args)
     save_plans(plans, plans_path)
     return plans
 

@@ -105,8 +105,8 @@ def estimate_batch_size(arch: Architecture, in_channels: int, size: int, gpu_mem
 
 def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default", gpu_memory_gb: float | None = None,
                     image_size: int | None = None, plans_name: str | None = None,
-                    num_train_cases: int | None = None) -> Plans:
-    """Build the plan from a fingerprint."""
+                    num_train_cases: int | None = None, ct_normalization: str | None = None) -> Plans:
+    """Build the plan from a fingerprint (`ct_normalization`: None for the preset's)."""
     if preset not in PRESETS:
         raise USDError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
@@ -132,7 +132,7 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     configuration = Configuration(
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
         num_input_channels=channels,
-        normalization={t: normalization_for(fp, p["image_normalization"], p["ct_normalization"])
+        normalization={t: normalization_for(fp, p["image_normalization"], ct_normalization or p["ct_normalization"])
                        for t, fp in sorted(tasks.items())},
         architecture=arch, batch_size=batch_size, batch_size_estimate=batch, training=training,
         inference=Inference(final_decoder=p["final_decoder"], cfenet_weight=p["cfenet_weight"]))

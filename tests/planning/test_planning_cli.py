@@ -76,6 +76,19 @@ def test_user_edits_of_the_plan_survive_and_a_changed_normalisation_reprocesses(
     assert json.loads((pre / "usd_plans_cpu.json").read_text())["configurations"]["2d"]["training"]["dnet"]["epochs"] == 7
 
 
+def test_ct_tasks_normalised_like_the_others_on_request(synthetic_raw, capsys):
+    assert plan("-d", "901", "--preset", "cpu", "--image-size", "64", "--ct-normalization", "as_other",
+                "--no-preprocess") == 0
+    pre = synthetic_raw["preprocessed"] / "Dataset901_Synthetic"
+    plans = json.loads((pre / "usd_plans_cpu.json").read_text())
+    assert plans["configurations"]["2d"]["normalization"]["SynthCT"]["scheme"] == "task_zscore"
+    capsys.readouterr()
+    assert plan("-d", "901", "--preset", "cpu", "--image-size", "64", "--no-preprocess") == 0  # the preset's again
+    assert "re-planning" in capsys.readouterr().out
+    plans = json.loads((pre / "usd_plans_cpu.json").read_text())
+    assert plans["configurations"]["2d"]["normalization"]["SynthCT"]["scheme"] == "ct"
+
+
 def test_bad_input(synthetic_raw, capsys):
     assert plan("-d", "901", "--preset", "huge") == 2
     assert "unknown preset 'huge'" in capsys.readouterr().err
