@@ -44,14 +44,12 @@ from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, machine, results_path, save_results
 from benchmarks.diffusion_test import run_diffusion_test
-from benchmarks.recipe_tables import DIFFUSION_COLUMNS, DIFFUSION_TEST_COLUMNS, FACTOR_COLUMNS, PARITY_COLUMNS, \
-    cfenet_id, diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
+from benchmarks.recipe_tables import all_tables, cfenet_id
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
 from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
     SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.scoring import score_cases
-from benchmarks.tables import md_table
 
 from planning.planner import PRESETS, normalization_for
 from unisegdiff_pipeline.jsonio import load_json, save_json
@@ -391,14 +389,7 @@ def main() -> None:
                 for recipe in args.recipes or list(RECIPES):
                     bench.run_factor(key, recipe, seed)
     bench.save()
-    payload = json.loads(results_path("recipe_parity", args.out_dir).read_text())
-    for title, rows, columns in (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
-                                 ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
-                                 ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload),
-                                  DIFFUSION_COLUMNS),
-                                 ("Test images (diffusion stage)", diffusion_test_rows(payload), DIFFUSION_TEST_COLUMNS)):
-        if rows:
-            print(title + "\n" + "\n".join(md_table(columns, rows)) + "\n")
+    print(all_tables(json.loads(results_path("recipe_parity", args.out_dir).read_text())))
     if args.out_dir is None:  # the real results: the page's tables follow them
         print(f"refreshed {refresh()}")
     print(f"wrote {results_path('recipe_parity', args.out_dir)}")

@@ -217,3 +217,12 @@ def block_recipes(p: dict) -> list[str]:
     return md_table(["recipe", "changes to the cpu plan"],
                     [[name, "; ".join(describe_changes(c)) or "none (the plan as planned)"]
                      for name, c in p.get("recipes", {}).items()])
+
+
+def all_tables(payload: dict) -> str:
+    """Every block that has rows, each under its title, as markdown tables."""
+    blocks = (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
+              ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
+              ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload), DIFFUSION_COLUMNS),
+              ("Test images (diffusion stage)", diffusion_test_rows(payload), DIFFUSION_TEST_COLUMNS))
+    return "\n".join(title + "\n" + "\n".join(md_table(columns, rows)) + "\n" for title, rows, columns in blocks if rows)
