@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.recipes import DNET_RECIPES, SETS
+from benchmarks.recipe_sets import dataset_name
+from benchmarks.recipes import DNET_RECIPES
 from benchmarks.scoring import score_cases
 
 # CFENet's head alone: the samples get weight 0, so one noise per image gives the same mask as ten
@@ -26,7 +27,7 @@ def run_diffusion_test(bench, key: str, recipe: str, seed: int, dnet_recipe: str
     bench.prepare(key, with_test=True)
     cfenet_folder, cfenet_timing = bench.train(key, recipe, seed, "all")
     dnet_folder, dnet_timing = bench.train(key, recipe, seed, "all", dnet_recipe)
-    test_raw = bench.work / "raw" / bench.name(SETS[key][7], key, "Test")
+    test_raw = bench.work / "raw" / dataset_name(key, "Test")
     start = time.time()
     cfenet = score_cases(cfenet_folder.parent, "all", test_raw, cfenet_folder.parent / "test_cfenet")
     cfenet_seconds, start = round(time.time() - start, 1), time.time()

@@ -44,11 +44,12 @@ from pathlib import Path
 
 from benchmarks.common import bin_path, log_run, machine, results_path, save_results
 from benchmarks.diffusion_test import run_diffusion_test
+from benchmarks.recipe_sets import dataset_name, prepare_set
 from benchmarks.recipe_tables import all_tables, cfenet_id
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, RECIPES, \
-    SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, \
+    POOLED_SETS, RECIPES, SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.scoring import score_cases
 
 from planning.planner import PRESETS, normalization_for
@@ -101,29 +102,18 @@ class Bench:
         """State and results, both written atomically."""
         save_json(self.state, self.state_path, indent=1)
         save_results("recipe_parity", {"steps_per_batch": BATCH, "recipes": RECIPES, "base_recipe": BASE_RECIPE,
+                                       "pooled_sets": POOLED_SETS,
                                        "dnet_recipes": DNET_RECIPES, "base_dnet_recipe": BASE_DNET_RECIPE,
                                        **self.state}, self.out_dir)
 
-    def name(self, did: int, key: str, part: str) -> str:
-        return f"Dataset{did}_{key}{part}"
-
     # -------------------------------------------------------------- data and plans
     def prepare(self, key: str, with_test: bool) -> None:
-        conv, sub, extra, *_, did, test_id = SETS[key]
-        todo = [(did, self.data, "Train")] + ([(test_id, self.test_data, "Test")] if with_test else [])
-        for d, root, part in todo:
-            if not (self.work / "raw" / self.name(d, key, part) / "dataset.json").is_file():
-                log_run([bin_path("usd_convert_dataset"), conv, "-i", str(root / sub), "-d", str(d), "--name",
-                         f"{key}{part}", "--overwrite", "-np", "2"] + extra,
-                        self.work / "logs" / f"convert_{key}{part}.log", self.env)
-        if not (self.work / "pre" / self.name(did, key, "Train") / "usd_plans_cpu.json").is_file():
-            log_run([bin_path("usd_plan_and_preprocess"), "-d", str(did), "--preset", "cpu", "-np", "2"],
-                    self.work / "logs" / f"plan_{key}.log", self.env)
+        prepare_set(self.work, self.env, self.data, self.test_data, key, with_test)
 
     def recipe_plan(self, key: str, recipe: str, changes: dict, seed: int) -> str:
         """Write a recipe's plan copy (and preprocess it when its normalisation differs); its plans name."""
         did = SETS[key][6]
-        pre = self.work / "pre" / self.name(did, key, "Train")
+        pre = self.work / "pre" / dataset_name(key, "Train")
         plans = load_json(pre / "usd_plans_cpu.json")
         changes = dict(changes)
         norm, ct = changes.pop("image_normalization", None), changes.pop("ct_normalization", None)
@@ -147,14 +137,13 @@ class Bench:
     def fold_folder(self, key: str, name: str, seed: int, fold: str, base: str,
                     steps: int) -> tuple[Path, str, int, int, int]:
         """(fold folder, trainer, training cases, steps per epoch, epochs) of a recipe's run; trains nothing."""
-        did = SETS[key][6]
-        split = load_json(self.work / "pre" / self.name(did, key, "Train") / "splits_final.json")[0]
+        split = load_json(self.work / "pre" / dataset_name(key, "Train") / "splits_final.json")[0]
         n_train = len(set(split["train"]) | set(split["val"])) if fold == "all" else len(split["train"])
         per_epoch = math.ceil(n_train / BATCH)
         epochs = max(1, round(steps / per_epoch))
         trainer = f"{base}_{epochs}epochs"
         plans = plans_name(name, seed)
-        folder = self.work / "res" / self.name(did, key, "Train") / model_folder_name(trainer, plans) / f"fold_{fold}"
+        folder = self.work / "res" / dataset_name(key, "Train") / model_folder_name(trainer, plans) / f"fold_{fold}"
         return folder, trainer, n_train, per_epoch, epochs
 
     def cfenet_instance(self, key: str, recipe: str, seed: int, trained: tuple[Path, dict]) -> str:
@@ -219,7 +208,7 @@ class Bench:
         self.prepare(key, with_test=True)
         folder, timing = self.train(key, recipe, seed, "all")
         did, test_id = SETS[key][6], SETS[key][7]
-        test_raw = self.work / "raw" / self.name(test_id, key, "Test")
+        test_raw = self.work / "raw" / dataset_name(key, "Test")
         task = next(iter(load_json(test_raw / "dataset.json")["tasks"].values()))
         preds = folder / "test_predictions"
         log_run([bin_path("usd_predict"), "-i", str(test_raw / "imagesTr"), "-o", str(preds), "-d", str(did), "-f",
@@ -267,8 +256,11 @@ class Bench:
         """Train (or find trained) a fold-0 run; its timing and validation Dice per case."""
         folder, timing = self.train(key, recipe, seed, "0", dnet_recipe)
         summary = load_json(folder / "validation" / "summary.json")
-        return {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing, "val_cases": len(summary["cases"]),
-                "case_dice": {c: v["dice"] for c, v in summary["cases"].items()}}
+        cases = summary["cases"]
+        # a multi-task set's mDice is the mean of its tasks' (the unified mDice): the rows need each case's task
+        tasks = {"case_task": {c: v["task"] for c, v in cases.items()}} if len(summary.get("tasks", [])) > 1 else {}
+        return {"set": key, "recipe": recipe, "seed": seed, "fold": 0, **timing, "val_cases": len(cases),
+                "case_dice": {c: v["dice"] for c, v in cases.items()}, **tasks}
 
     def recorded_without_checkpoint(self, key: str, recipe: str, seed: int, dnet_recipe: str) -> dict | None:
         """A recorded DNet run of this recipe and seed whose CFENet checkpoint is gone: kept as it is, rather than
@@ -285,9 +277,8 @@ class Bench:
         """A DNet recipe that adds inference changes to `source`'s: that recipe's trained fold, its validation cases
         sampled again with the recipe's inference changes (the validation's seed: the same noises per image), scored."""
         base = self.run_factor(key, recipe, seed, source)
-        did = SETS[key][6]
-        raw = self.work / "raw" / self.name(did, key, "Train")
-        model = self.work / "res" / self.name(did, key, "Train") / model_folder_name(base["trainer"], base["plans"])
+        raw = self.work / "raw" / dataset_name(key, "Train")
+        model = self.work / "res" / dataset_name(key, "Train") / model_folder_name(base["trainer"], base["plans"])
         if not (model / "fold_0" / "checkpoint_final.pth").is_file():
             # its CFENet was retrained to the same scores, but the recorded DNet's checkpoint went with the old work
             # folder: sampling a new DNet would pair this row with a DNet that is not the recorded one
@@ -335,7 +326,7 @@ class Bench:
 
     def test_cases(self, key: str) -> list[str]:
         """The case ids of the set's converted test images."""
-        raw = self.work / "raw" / self.name(SETS[key][7], key, "Test")
+        raw = self.work / "raw" / dataset_name(key, "Test")
         return list(load_json(raw / "dataset.json")["tasks"])
 
 

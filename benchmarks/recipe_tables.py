@@ -46,6 +46,13 @@ PARITY_COLUMNS = ["set", "method", "seeds", "steps of 16", "s/step", "test mDice
                   "− reference [95 % CI]", "verdict", "test images"]
 
 
+def case_tasks(runs: list[dict]) -> dict[str, str] | None:
+    """Each case's task where the runs are on a multi-task set (their mDice is then the mean of the tasks'), else
+    None."""
+    tasks = {c: t for r in runs for c, t in r.get("case_task", {}).items()}
+    return tasks or None
+
+
 def factor_rows(state: dict) -> list[list]:
     """Per set and recipe: fold-0 validation mDice over seeds, and the paired difference from the base recipe."""
     base_recipe, rows = state.get("base_recipe"), []
@@ -54,12 +61,13 @@ def factor_rows(state: dict) -> list[list]:
         base = [r for r in runs if r["set"] == key and r["recipe"] == base_recipe]
         for recipe in dict.fromkeys(r["recipe"] for r in runs if r["set"] == key):
             mine = [r for r in runs if r["set"] == key and r["recipe"] == recipe]
-            mean, low, high = bootstrap_mean(seed_mean(mine))
+            strata = case_tasks(mine)
+            mean, low, high = bootstrap_mean(seed_mean(mine), strata=strata)
             shared = {r["seed"] for r in mine} & {r["seed"] for r in base}
             versus = ["—", "—"]
             if recipe != base_recipe and shared:
                 d = paired_bootstrap(seed_mean([r for r in base if r["seed"] in shared]),
-                                     seed_mean([r for r in mine if r["seed"] in shared]))
+                                     seed_mean([r for r in mine if r["seed"] in shared]), strata=strata)
                 versus = [interval(d.mean, d.low, d.high, signed=True), d.verdict]
             rows.append([key, recipe, ",".join(str(r["seed"]) for r in mine), mine[0]["steps"],
                          f"{sum(r['seconds_per_step'] for r in mine) / len(mine):.3f}", interval(mean, low, high),
@@ -69,6 +77,33 @@ def factor_rows(state: dict) -> list[list]:
 
 FACTOR_COLUMNS = ["set", "recipe", "seeds", "steps of 16", "s/step", "val mDice [95 % CI]", "val cases",
                   "− base recipe [95 % CI]", "verdict"]
+
+
+def pooled_rows(state: dict) -> list[list]:
+    """Per pooled set, source set and recipe: the source set's fold-0 validation cases scored by the recipe trained
+    on that source alone and on the pooled set (same steps, seeds in common), paired."""
+    rows, runs = [], list(state.get("factors", {}).values())
+    for pooled, sources in state.get("pooled_sets", {}).items():
+        for recipe in dict.fromkeys(r["recipe"] for r in runs if r["set"] == pooled):
+            mine = [r for r in runs if r["set"] == pooled and r["recipe"] == recipe]
+            for source in sources:
+                alone = [r for r in runs if r["set"] == source and r["recipe"] == recipe]
+                seeds = sorted({r["seed"] for r in mine} & {r["seed"] for r in alone})
+                if not seeds:
+                    continue
+                a = seed_mean([r for r in alone if r["seed"] in seeds])
+                b = {c: v for c, v in seed_mean([r for r in mine if r["seed"] in seeds]).items() if c in a}
+                d = paired_bootstrap(a, b)
+                rows.append([pooled, source, recipe, ",".join(map(str, seeds)),
+                             f"{mine[0]['train_cases']} / {alone[0]['train_cases']}",
+                             f"{mine[0]['steps']} / {alone[0]['steps']}", interval(*bootstrap_mean(a)),
+                             interval(*bootstrap_mean(b)), interval(d.mean, d.low, d.high, signed=True), d.verdict, d.num_cases])
+    return rows
+
+
+POOLED_COLUMNS = ["pooled set", "scored on (its validation cases)", "recipe", "seeds", "training images (pooled / alone)",
+                  "steps of 16 (pooled / alone)", "trained alone: val mDice [95 % CI]", "trained pooled",
+                  "pooled − alone [95 % CI]", "verdict", "val cases"]
 
 
 def cfenet_id(run: dict) -> str:
@@ -197,6 +232,10 @@ def block_recipe_factors(p: dict) -> list[str]:
     return md_table(FACTOR_COLUMNS, factor_rows(p))
 
 
+def block_recipe_pooled(p: dict) -> list[str]:
+    return md_table(POOLED_COLUMNS, pooled_rows(p))
+
+
 def describe_changes(changes: dict, prefix: str = "") -> list[str]:
     """Plan changes as 'dotted.key = value' items; an augmentation entry by the name of its profile."""
     items = []
@@ -223,6 +262,7 @@ def all_tables(payload: dict) -> str:
     """Every block that has rows, each under its title, as markdown tables."""
     blocks = (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
               ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
+              ("Cross-validation, fold 0 (sources pooled)", pooled_rows(payload), POOLED_COLUMNS),
               ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload), DIFFUSION_COLUMNS),
               ("Test images (diffusion stage)", diffusion_test_rows(payload), DIFFUSION_TEST_COLUMNS))
     return "\n".join(title + "\n" + "\n".join(md_table(columns, rows)) + "\n" for title, rows, columns in blocks if rows)

@@ -7,9 +7,10 @@ from unisegdiff_pipeline.merge import deep_merge
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
 from unisegdiff_pipeline.typed_config import to_dict
 
+POLYP_SOURCES = ["Kvasir", "CVC-ClinicDB", "CVC-ColonDB", "ETIS-LaribPolypDB", "CVC-300"]
 # name -> converter, folder below --data / --test-data, converter arguments, steps, the reference's image and mask
 # folders (comma-separated lists, relative to that folder), training and test dataset ids (None: no test images,
-# so cross-validation only)
+# so cross-validation only); the unify converter reads no folder: it merges the sets of UNIFIED_FROM
 SETS = {
     "Kvasir": ("polyp", "Polyp", ["--sources", "Kvasir"], 1700, "Kvasir/images", "Kvasir/masks", 631, 641),
     "ClinicDB": ("polyp", "Polyp", ["--sources", "CVC-ClinicDB"], 1700, "CVC-ClinicDB/images", "CVC-ClinicDB/masks",
@@ -18,8 +19,20 @@ SETS = {
     # the 73 8-bit CT slices (both Inf-Net folders): for the CT normalisation factor
     "COVID": ("covid", "COVID-19-Infection", [], 1500, "LungInfection-Train/Doctor-label/Imgs,LungInfection-Test/Imgs",
               "LungInfection-Train/Doctor-label/GT,LungInfection-Test/GT", 634, None),
+    # all five polyp sources pooled (1,022 images): five-source mixing, scored on each source set's validation cases
+    "Polyp5": ("polyp", "Polyp", [], 1700, ",".join(f"{s}/images" for s in POLYP_SOURCES),
+               ",".join(f"{s}/masks" for s in POLYP_SOURCES), 635, None),
+    # the 49 EBHI-SEG Polyp-class pathology images: a task of the unified set
+    "EBHI": ("ebhi", "EBHI-SEG", ["--classes", "Polyp"], 1500, "Polyp/image", "Polyp/label", 636, None),
+    # BUSI, the pooled polyps, COVID and EBHI as one four-task set, as the paper's unified task: task-balanced sampling
+    "Unified": ("unify", None, [], 1700, None, None, 630, None),
 }
 TEST_SETS = [key for key, s in SETS.items() if s[7] is not None]  # the sets with test images
+# a set merged by the unify converter -> the sets it merges (prepared first)
+UNIFIED_FROM = {"Unified": ["BUSI", "Polyp5", "COVID", "EBHI"]}
+# a pooled set -> the single-source sets whose fold-0 validation cases are also its own: its folds are made source by
+# source (the case name's prefix) as each source's own set makes them, so that the two are paired on the same cases
+POOLED_SETS = {"Polyp5": ["Kvasir", "ClinicDB"]}
 # recipe -> changes of the cpu plan's 2d configuration (the CFENet phase's; DNet's stay the plan's);
 # "image_normalization" and "ct_normalization" re-plan the per-task normalisation
 REFERENCE_LIKE = {
@@ -55,6 +68,8 @@ RECIPES = {
     # z-scored with its statistics: COVID's slices are 8-bit JPEGs, not Hounsfield units
     "reference_like+ct_as_other": deep_merge(REFERENCE_LIKE, {"ct_normalization": "as_other"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
+    # every task drawn as often as its share of the cases (the plan draws each task equally often on a multi-task set)
+    "reference_like+uniform_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "uniform"}}),
     # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
     "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
         "augmentation": to_dict(AUGMENTATION_PROFILES["none"])}}}),

@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
-from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows
+from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows, pooled_rows
 from benchmarks.results_page import (BLOCKS, PAGE, RESULTS, block_by_fold, block_diagnostics_stages, block_runs,
                                      block_setting, update_page)
 from benchmarks.tables import interval
@@ -176,6 +176,36 @@ def test_parity_and_factor_rows():
     base, plan = factor_rows(state)
     assert base[1:3] == ["reference_like", "0,1"] and base[-2:] == ["—", "—"]
     assert plan[-2:] == ["-10.0 [-10.0, -10.0]", "worse"]
+
+
+def test_a_multi_task_set_is_scored_as_the_mean_of_its_tasks():
+    # 9 polyp cases at 0.9 and one breast case at 0.1: the case mean is 0.82, the task mean 0.5
+    tasks = {**{f"p{i}": "ColonPolyp" for i in range(9)}, "b0": "BreastLesion"}
+    def unified(recipe: str, breast: float) -> dict:
+        return {"set": "Unified", "recipe": recipe, "seed": 0, "steps": 1700, "seconds_per_step": 0.5, "val_cases": 10,
+                "case_dice": {c: (breast if t == "BreastLesion" else 0.9) for c, t in tasks.items()}, "case_task": tasks}
+    state = {"base_recipe": "reference_like",
+             "factors": {"a": unified("reference_like", 0.1), "b": unified("reference_like+uniform_sampling", 0.3)}}
+    base, uniform = factor_rows(state)
+    assert base[5] == "50.0 [50.0, 50.0]"
+    assert uniform[-2:] == ["+10.0 [+10.0, +10.0]", "better"]  # the breast task's +20 is half of the task mean
+
+
+def test_a_pooled_set_is_paired_with_each_source_trained_alone_on_that_sources_cases():
+    def factor(key: str, seed: int, dice: dict, n_train: int) -> dict:
+        return {"set": key, "recipe": "reference_like", "seed": seed, "steps": 1700, "seconds_per_step": 0.5,
+                "train_cases": n_train, "val_cases": len(dice), "case_dice": dice}
+    kvasir = {f"Kvasir_{i}": 0.8 + 0.01 * i for i in range(6)}
+    pooled_dice = {**{c: v - 0.05 for c, v in kvasir.items()}, **{f"CVC-300_{i}": 0.1 for i in range(4)}}
+    state = {"pooled_sets": {"Polyp5": ["Kvasir", "ClinicDB"]},
+             "factors": {"k0": factor("Kvasir", 0, kvasir, 441), "k1": factor("Kvasir", 1, kvasir, 441),
+                         "p0": factor("Polyp5", 0, pooled_dice, 766)}}
+    (row,) = pooled_rows(state)  # ClinicDB has no run alone: no row
+    assert row[:6] == ["Polyp5", "Kvasir", "reference_like", "0", "766 / 441", "1700 / 1700"]
+    # the pooled run is scored on Kvasir's cases only, not on the other sources' (0.1 each)
+    assert row[6] == interval(*bootstrap_mean(kvasir))
+    assert row[7] == interval(*bootstrap_mean({c: v - 0.05 for c, v in kvasir.items()}))
+    assert row[8:] == ["-5.0 [-5.0, -5.0]", "worse", 6]
 
 
 def entry(delta: float, **extra) -> dict:

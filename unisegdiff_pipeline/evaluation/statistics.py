@@ -54,11 +54,12 @@ def paired_bootstrap(a: dict[str, float], b: dict[str, float], resamples: int = 
     return PairedDifference(float(np.mean([diff[g].mean() for g in groups])), float(low), float(high), len(cases))
 
 
-def bootstrap_mean(values: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float,
-                                                                                                             float]:
-    """(mean, low, high): the mean over cases with its percentile-bootstrap 95 % interval."""
+def bootstrap_mean(values: dict[str, float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                   strata: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over cases (with strata: of the tasks' means) with its percentile-bootstrap 95 %
+    interval."""
     zero = {c: 0.0 for c in values}
-    d = paired_bootstrap(zero, values, resamples, seed)
+    d = paired_bootstrap(zero, values, resamples, seed, strata)
     return d.mean, d.low, d.high
 
 

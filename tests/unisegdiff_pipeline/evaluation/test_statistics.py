@@ -42,3 +42,12 @@ def test_strata_weigh_each_task_equally_and_resample_within_it():
     assert one == paired_bootstrap(a, b)  # a single stratum is the plain bootstrap
     with pytest.raises(ValueError, match="no task in strata, e.g. b0"):
         paired_bootstrap(a, b, strata={c: t for c, t in task.items() if c != "b0"})
+
+
+def test_a_stratified_bootstrap_mean_is_the_mean_of_the_strata_means():
+    from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean
+
+    values = {**{f"a{i}": 1.0 for i in range(9)}, "b0": 0.0}
+    assert bootstrap_mean(values)[0] == 0.9
+    mean, low, high = bootstrap_mean(values, strata={c: c[0] for c in values})
+    assert (mean, low, high) == (0.5, 0.5, 0.5)
