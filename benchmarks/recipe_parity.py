@@ -23,7 +23,11 @@ Kvasir and BUSI by default: benchmarks/diffusion_test.py.
 
 `factors`: chooses settings by cross-validation on --data alone: fold 0 of the set's 4-fold split, each recipe
 trained with every seed of --seeds and scored on the fold's validation cases; each row is compared with the base
-recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie).
+recipe paired on the same cases and seeds (mean difference with a bootstrap 95 % interval; inside it: a tie). A
+multi-task set (Unified) is scored as the mean of its tasks' mDice. A pooled set (Polyp5, the five polyp sources) is
+split source by source, so that its fold 0 validates each source on the cases that source's own set validates: each
+source set's run of a recipe is also paired with the pooled run of that recipe on those cases (five-source mixing at
+the same steps).
 
 A recipe is a set of plan changes (architecture, training, the per-image or per-task normalisation) on the cpu plan;
 `RECIPES` in benchmarks/recipes.py names them. Finished runs are kept in the work folder's state file (a fresh work
