@@ -79,6 +79,38 @@ FACTOR_COLUMNS = ["set", "recipe", "seeds", "steps of 16", "s/step", "val mDice 
                   "− base recipe [95 % CI]", "verdict"]
 
 
+def _of_task(runs: list[dict], tasks: dict[str, str], task: str) -> dict[str, float]:
+    """The runs' seed-mean Dice of one task's cases."""
+    return {c: v for c, v in seed_mean(runs).items() if tasks.get(c) == task}
+
+
+def task_rows(state: dict) -> list[list]:
+    """Per multi-task set, recipe and task: the task's fold-0 validation mDice over seeds, paired with the base
+    recipe on the task's cases (what a setting such as the sampling gives one task and takes from another)."""
+    base_recipe, rows = state.get("base_recipe"), []
+    runs = [r for r in state.get("factors", {}).values() if "case_task" in r]
+    for key in dict.fromkeys(r["set"] for r in runs):
+        base = [r for r in runs if r["set"] == key and r["recipe"] == base_recipe]
+        for recipe in dict.fromkeys(r["recipe"] for r in runs if r["set"] == key):
+            mine = [r for r in runs if r["set"] == key and r["recipe"] == recipe]
+            tasks = case_tasks(mine)
+            shared = {r["seed"] for r in mine} & {r["seed"] for r in base}
+            for task in sorted(set(tasks.values())):
+                versus = ["—", "—"]
+                if recipe != base_recipe and shared:
+                    d = paired_bootstrap(_of_task([r for r in base if r["seed"] in shared], tasks, task),
+                                         _of_task([r for r in mine if r["seed"] in shared], tasks, task))
+                    versus = [interval(d.mean, d.low, d.high, signed=True), d.verdict]
+                cases = _of_task(mine, tasks, task)
+                rows.append([key, recipe, task, ",".join(str(r["seed"]) for r in mine), len(cases),
+                             interval(*bootstrap_mean(cases)), *versus])
+    return rows
+
+
+TASK_COLUMNS = ["set", "recipe", "task", "seeds", "val cases", "val mDice [95 % CI]", "− base recipe [95 % CI]",
+                "verdict"]
+
+
 def pooled_rows(state: dict) -> list[list]:
     """Per pooled set, source set and recipe: the source set's fold-0 validation cases scored by the recipe trained
     on that source alone and on the pooled set (same steps, seeds in common), paired."""
@@ -232,6 +264,10 @@ def block_recipe_factors(p: dict) -> list[str]:
     return md_table(FACTOR_COLUMNS, factor_rows(p))
 
 
+def block_recipe_tasks(p: dict) -> list[str]:
+    return md_table(TASK_COLUMNS, task_rows(p))
+
+
 def block_recipe_pooled(p: dict) -> list[str]:
     return md_table(POOLED_COLUMNS, pooled_rows(p))
 
@@ -262,6 +298,7 @@ def all_tables(payload: dict) -> str:
     """Every block that has rows, each under its title, as markdown tables."""
     blocks = (("Test images (parity)", parity_rows(payload), PARITY_COLUMNS),
               ("Cross-validation, fold 0 (factors)", factor_rows(payload), FACTOR_COLUMNS),
+              ("Cross-validation, fold 0 (factors, task by task)", task_rows(payload), TASK_COLUMNS),
               ("Cross-validation, fold 0 (sources pooled)", pooled_rows(payload), POOLED_COLUMNS),
               ("Cross-validation, fold 0 (diffusion stage)", diffusion_rows(payload), DIFFUSION_COLUMNS),
               ("Test images (diffusion stage)", diffusion_test_rows(payload), DIFFUSION_TEST_COLUMNS))

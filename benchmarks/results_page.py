@@ -16,7 +16,8 @@ from typing import Callable
 from benchmarks.common import RESULTS
 from benchmarks.cross_fit import block_cross_fit
 from benchmarks.recipe_tables import block_dnet_recipes, block_recipe_diffusion, block_recipe_diffusion_test, \
-    block_recipe_factors, block_recipe_parity, block_recipe_pooled, block_recipes
+    block_recipe_factors, block_recipe_parity, block_recipe_pooled, block_recipe_tasks, \
+    block_recipes
 from benchmarks.sampling_study import block_sampling_study
 from benchmarks.tables import interval, md_table, pct
 
@@ -312,6 +313,7 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "recipe_parity": ("recipe_parity", block_recipe_parity),
     "recipe_factors": ("recipe_parity", block_recipe_factors),
     "recipe_pooled": ("recipe_parity", block_recipe_pooled),
+    "recipe_tasks": ("recipe_parity", block_recipe_tasks),
     "recipes": ("recipe_parity", block_recipes),
     "recipe_diffusion": ("recipe_parity", block_recipe_diffusion),
     "recipe_diffusion_test": ("recipe_parity", block_recipe_diffusion_test),

@@ -5,7 +5,8 @@ import pytest
 
 from benchmarks.fold_statistics import fold_statistics
 from benchmarks.real_data import PAPER, PAPER_TABLE4
-from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows, pooled_rows
+from benchmarks.recipe_tables import diffusion_rows, diffusion_test_rows, factor_rows, parity_rows, pooled_rows, \
+    task_rows
 from benchmarks.results_page import (BLOCKS, PAGE, RESULTS, block_by_fold, block_diagnostics_stages, block_runs,
                                      block_setting, update_page)
 from benchmarks.tables import interval
@@ -189,6 +190,13 @@ def test_a_multi_task_set_is_scored_as_the_mean_of_its_tasks():
     base, uniform = factor_rows(state)
     assert base[5] == "50.0 [50.0, 50.0]"
     assert uniform[-2:] == ["+10.0 [+10.0, +10.0]", "better"]  # the breast task's +20 is half of the task mean
+    rows = task_rows(state)  # and task by task: what the change gives one task and takes from another
+    assert [r[1:3] for r in rows] == [["reference_like", "BreastLesion"], ["reference_like", "ColonPolyp"],
+                                      ["reference_like+uniform_sampling", "BreastLesion"],
+                                      ["reference_like+uniform_sampling", "ColonPolyp"]]
+    assert rows[2][4:] == [1, "30.0 [30.0, 30.0]", "+20.0 [+20.0, +20.0]", "better"]
+    assert rows[3][4:] == [9, "90.0 [90.0, 90.0]", "+0.0 [+0.0, +0.0]", "tie"]
+    assert rows[0][-2:] == ["—", "—"]
 
 
 def test_a_pooled_set_is_paired_with_each_source_trained_alone_on_that_sources_cases():
