@@ -70,6 +70,8 @@ RECIPES = {
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
     # every task drawn as often as its share of the cases (the plan draws each task equally often on a multi-task set)
     "reference_like+uniform_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "uniform"}}),
+    # each task in proportion to the square root of its case count: between the two
+    "reference_like+sqrt_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "task_sqrt"}}),
     # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
     "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
         "augmentation": to_dict(AUGMENTATION_PROFILES["none"])}}}),

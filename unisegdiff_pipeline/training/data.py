@@ -39,7 +39,8 @@ class PreprocessedCases:
 
 
 class TrainingLoader(DataLoader):
-    """Random batches (uniform over cases, or each task equally likely) with per-sample augmentation.
+    """Random batches (uniform over cases, each task equally likely, or each task in proportion to the square root
+    of its case count) with per-sample augmentation.
 
     Batch number i is a pure function of (seed, i): worker k of W produces batches k, k + W, ... of the stream
     from `start_batch` on, so the stream is the same whatever the worker count, and a resumed run continues it.
@@ -63,8 +64,12 @@ class TrainingLoader(DataLoader):
         if self.sampling == "uniform":
             return [self.store.cases[i] for i in rng.integers(0, len(self.store.cases), self.batch_size)]
         tasks = sorted(self.by_task)
-        return [self.by_task[t][rng.integers(len(self.by_task[t]))]
-                for t in (tasks[i] for i in rng.integers(0, len(tasks), self.batch_size))]
+        if self.sampling == "task_balanced":
+            drawn = rng.integers(0, len(tasks), self.batch_size)
+        else:  # task_sqrt: between the two, a large task drawn more often than a small one but less than its share
+            weights = np.sqrt([len(self.by_task[t]) for t in tasks])
+            drawn = rng.choice(len(tasks), self.batch_size, p=weights / weights.sum())
+        return [self.by_task[t][rng.integers(len(self.by_task[t]))] for t in (tasks[i] for i in drawn)]
 
     def generate_train_batch(self) -> dict:
         index = self.start_batch + self._produced * self.number_of_threads_in_multithreaded + self.thread_id

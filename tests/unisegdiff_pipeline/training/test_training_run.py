@@ -416,3 +416,23 @@ def test_no_validation_trains_and_skips_the_final_validation(tiny_env):
                            "--c"]) == 0  # finished: neither trained again nor validated
     assert not (out / "validation").exists()
     assert "validation skipped" in (out / "training_log.txt").read_text()
+
+
+def test_each_sampling_mode_draws_tasks_in_its_proportions(tiny_env):
+    from collections import Counter
+
+    from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader
+
+    folder = tiny_env / "pre" / DATASET / "usd_plans_cpu_2d"
+    cases = sorted(p.stem for p in folder.glob("*.npz"))
+    big = [c for c in cases if c.startswith("SynthCT")][:16]  # 16 cases of one task, 4 of another
+    small = [c for c in cases if c.startswith("SynthEndoscopy")][:4]
+    data = PreprocessedCases(folder, big + small)
+    shares = {}
+    for mode in ("uniform", "task_balanced", "task_sqrt"):
+        loader = TrainingLoader(data, 50, mode, None, (32, 32), seed=1)
+        drawn = Counter(c in big for _ in range(40) for c in next(loader)["keys"])
+        shares[mode] = drawn[True] / sum(drawn.values())
+    # the big task's share: 16/20 = 0.8 uniform, 0.5 balanced, 4/(4+2) = 0.67 by square roots
+    assert abs(shares["uniform"] - 0.8) < 0.03 and abs(shares["task_balanced"] - 0.5) < 0.03
+    assert abs(shares["task_sqrt"] - 2 / 3) < 0.03
