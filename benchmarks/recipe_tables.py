@@ -129,12 +129,13 @@ def pooled_rows(state: dict) -> list[list]:
                 rows.append([pooled, source, recipe, ",".join(map(str, seeds)),
                              f"{mine[0]['train_cases']} / {alone[0]['train_cases']}",
                              f"{mine[0]['steps']} / {alone[0]['steps']}", interval(*bootstrap_mean(a)),
-                             interval(*bootstrap_mean(b)), interval(d.mean, d.low, d.high, signed=True), d.verdict, d.num_cases])
+                             interval(*bootstrap_mean(b)), interval(d.mean, d.low, d.high, signed=True), d.verdict,
+                             d.num_cases])
     return rows
 
 
-POOLED_COLUMNS = ["pooled set", "scored on (its validation cases)", "recipe", "seeds", "training images (pooled / alone)",
-                  "steps of 16 (pooled / alone)", "trained alone: val mDice [95 % CI]", "trained pooled",
+POOLED_COLUMNS = ["pooled set", "scored on (its validation cases)", "recipe", "seeds",
+                  "training images (pooled / alone)", "steps of 16 (pooled / alone)", "trained alone: val mDice [95 % CI]", "trained pooled",
                   "pooled − alone [95 % CI]", "verdict", "val cases"]
 
 

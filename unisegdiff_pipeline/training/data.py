@@ -56,6 +56,10 @@ class TrainingLoader(DataLoader):
         self.by_task: dict[str, list[str]] = {}
         for c in data.cases:
             self.by_task.setdefault(data.task(c), []).append(c)
+        self.tasks = sorted(self.by_task)
+        # task_sqrt: between the two, a large task drawn more often than a small one but less than its share
+        sqrt_sizes = np.sqrt([len(self.by_task[t]) for t in self.tasks])
+        self.sqrt_weights = sqrt_sizes / sqrt_sizes.sum()
         self.transforms = training_transforms(augmentation, size) if augmentation else None
         self.seed, self.start_batch, self._produced = seed, start_batch, 0
         self._parent_pid, self._worker_started = os.getpid(), False
@@ -63,13 +67,11 @@ class TrainingLoader(DataLoader):
     def _pick(self, rng: np.random.Generator) -> list[str]:
         if self.sampling == "uniform":
             return [self.store.cases[i] for i in rng.integers(0, len(self.store.cases), self.batch_size)]
-        tasks = sorted(self.by_task)
         if self.sampling == "task_balanced":
-            drawn = rng.integers(0, len(tasks), self.batch_size)
-        else:  # task_sqrt: between the two, a large task drawn more often than a small one but less than its share
-            weights = np.sqrt([len(self.by_task[t]) for t in tasks])
-            drawn = rng.choice(len(tasks), self.batch_size, p=weights / weights.sum())
-        return [self.by_task[t][rng.integers(len(self.by_task[t]))] for t in (tasks[i] for i in drawn)]
+            drawn = rng.integers(0, len(self.tasks), self.batch_size)
+        else:
+            drawn = rng.choice(len(self.tasks), self.batch_size, p=self.sqrt_weights)
+        return [self.by_task[t][rng.integers(len(self.by_task[t]))] for t in (self.tasks[i] for i in drawn)]
 
     def generate_train_batch(self) -> dict:
         index = self.start_batch + self._produced * self.number_of_threads_in_multithreaded + self.thread_id
