@@ -92,14 +92,15 @@ def set_plan(root, **training):
 
 @pytest.fixture(scope="session")
 def confident_model(tiny_dataset, tmp_path_factory):
-    """The tiny dataset planned at 64 px and trained long enough (40 + 40 epochs) to be confident; fold folder."""
+    """The tiny dataset planned again (the plan's own inference settings) and trained long enough (40 + 40 epochs) to
+    be confident; fold folder. At 32 px, like the tiny plan: confident enough for the fast-path comparison."""
     root = tmp_path_factory.mktemp("confident")
     shutil.copytree(tiny_dataset / "raw", root / "raw")
     mp = pytest.MonkeyPatch()
     for var, sub in (("USD_raw", "raw"), ("USD_preprocessed", "pre"), ("USD_results", "res")):
         mp.setenv(var, str(root / sub))
     try:
-        assert run_cli(plan_and_preprocess, ["-d", "903", "--preset", "cpu", "--image-size", "64", "-np", "2"]) == 0
+        assert run_cli(plan_and_preprocess, ["-d", "903", "--preset", "cpu", "--image-size", "32", "-np", "2"]) == 0
         set_plan(root, num_workers=0)
         assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_40epochs"]) == 0
     finally:
