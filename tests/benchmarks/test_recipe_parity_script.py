@@ -28,9 +28,9 @@ def kvasir_and_reference() -> tuple[Path, Path]:
 
 def test_parity_and_factors_two_steps(tmp_path):
     kvasir, _ = kvasir_and_reference()
-    names = sorted(p.name for p in (kvasir / "images").iterdir())[:26]
-    _subset(kvasir, tmp_path / "data" / "Polyp" / "Kvasir", names[:20])
-    _subset(kvasir, tmp_path / "test" / "Polyp" / "Kvasir", names[20:])  # a stand-in for the test images
+    names = sorted(p.name for p in (kvasir / "images").iterdir())[:15]
+    _subset(kvasir, tmp_path / "data" / "Polyp" / "Kvasir", names[:12])
+    _subset(kvasir, tmp_path / "test" / "Polyp" / "Kvasir", names[12:])  # a stand-in for the test images
     common = [sys.executable, "-m", "benchmarks.recipe_parity", "--data", str(tmp_path / "data"),
               "--sets", "Kvasir", "--steps", "2", "--work", str(tmp_path / "work"), "--out-dir", str(tmp_path)]
     run = subprocess.run(common[:3] + ["parity"] + common[3:] + ["--test-data", str(tmp_path / "test")],
@@ -38,14 +38,14 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     state = json.loads((tmp_path / "recipe_parity.json").read_text())
     ref = state["parity"]["reference"]["Kvasir"]
-    assert (ref["steps"], ref["test_cases"]) == (2, 6) and 0 <= ref["test_mdice"] <= 1
+    assert (ref["steps"], ref["test_cases"]) == (2, 3) and 0 <= ref["test_mdice"] <= 1
     # its Dice per test image, keyed by our case ids: the parity rows pair it with ours
     assert sorted(ref["case_dice"]) == sorted(state["parity"]["ours"]["Kvasir/plan/s0"]["case_dice"])
-    assert abs(sum(ref["case_dice"].values()) / 6 - ref["test_mdice"]) < 1e-4
+    assert abs(sum(ref["case_dice"].values()) / 3 - ref["test_mdice"]) < 1e-4
     ours = state["parity"]["ours"]
     assert set(ours) == {"Kvasir/plan/s0", "Kvasir/reference_like/s0"}
     for r in ours.values():
-        assert r["steps"] == 2 and r["train_cases"] == 20 and len(r["case_dice"]) == r["test_cases"] == 6
+        assert r["steps"] == 2 and r["train_cases"] == 12 and len(r["case_dice"]) == r["test_cases"] == 3
         assert r["seconds_per_step"] > 0
     assert "reference (plain_unet.py, run as it is)" in run.stdout and "CFENetTrainer, reference_like" in run.stdout
     # the reference-like plan really is another plan: instance norm, max-pool, mirroring alone, per-task z-score
@@ -65,7 +65,7 @@ def test_parity_and_factors_two_steps(tmp_path):
     report = json.loads((tmp_path / "recipe_parity.json").read_text())["diffusion_test"]
     from benchmarks.recipes import DEFAULT_DNET_RECIPE
     row = report[f"Kvasir/plan/s0/{DEFAULT_DNET_RECIPE}/cfenet2steps"]  # --steps: a run of its own
-    assert (row["cfenet_training"]["steps"], row["dnet_training"]["steps"], row["test_cases"]) == (2, 2, 6)
+    assert (row["cfenet_training"]["steps"], row["dnet_training"]["steps"], row["test_cases"]) == (2, 2, 3)
     assert row["case_dice"].keys() == row["cfenet_case_dice"].keys() == row["cfenet_alone_case_dice"].keys()
     # the CFENet it reports is the parity run's (same plan, same seed), found trained, not trained again
     assert row["cfenet_case_dice"] == state["parity"]["ours"]["Kvasir/plan/s0"]["case_dice"]
@@ -80,7 +80,7 @@ def test_parity_and_factors_two_steps(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     factors = json.loads((tmp_path / "recipe_parity.json").read_text())["factors"]
     assert set(factors) == {f"Kvasir/{r}/s{s}" for r in ("reference_like", "reference_like+cosine") for s in (0, 1)}
-    assert all(r["val_cases"] == 5 and r["fold"] == 0 for r in factors.values())
+    assert all(r["val_cases"] == 3 and r["fold"] == 0 for r in factors.values())
     # what trained each run: the precision from its checkpoint, the CPU because it was trained in this call
     assert all(r["precision"] in ("fp32", "bf16") and r["cpu"] for r in factors.values())
     row = [l for l in run.stdout.splitlines() if "reference_like+cosine" in l][0]
