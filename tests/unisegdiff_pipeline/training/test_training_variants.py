@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.conftest import DATASET, PLANS, run_cli
+from tests.conftest import DATASET, PLANS, run_cli, short_validation
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.plan import Architecture, PhaseTraining, Training
 from unisegdiff_pipeline.typed_config import from_dict, patched
@@ -42,11 +42,12 @@ def test_all_built_in_variants_are_known():
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_variant_runs_one_short_epoch(tiny_env, name):
     trainer = f"{name}_1epochs"
+    short_validation(tiny_env)
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
     out = tiny_env / "res" / DATASET / f"{trainer}__{PLANS}" / "fold_0"
     final = load_checkpoint(out / "checkpoint_final.pth")
     summary = json.loads((out / "validation" / "summary.json").read_text())
-    assert 0 <= summary["unified"]["mDice"] <= 1
+    assert 0 <= summary["unified"]["mDice"] <= 1 and len(summary["cases"]) == 3  # one per task
     expected_phases = {"CFENetTrainer": ["cfenet"], "NoPretrainTrainer": ["dnet"]}.get(name, ["cfenet", "dnet"])
     assert final["phases"] == expected_phases
     assert (final["dnet"] is None) == (name == "CFENetTrainer")
