@@ -9,11 +9,17 @@ import time
 import pytest
 import torch
 
-from tests.conftest import DATASET, PLANS, run_cli, set_plan
+from tests.conftest import DATASET, PLANS, run_cli, set_plan, short_validation
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
+
+
+@pytest.fixture(autouse=True)
+def _one_validation_case_per_task(tiny_env):
+    """These tests check what training writes and resumes, not the validation's figures."""
+    short_validation(tiny_env)
 
 
 def fold_dir(root, trainer, fold=0):
