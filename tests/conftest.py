@@ -91,13 +91,14 @@ def set_plan(root, **training):
 
 
 def short_validation(root: Path) -> None:
-    """Fold 0 validates on one case per task, the rest of its validation cases train: for tests of the machinery,
+    """Each fold validates on one case per task, the rest of its validation cases train: for tests of the machinery,
     where sampling 18 cases (100 steps each for the uniform samplers) would cost most of the test's time."""
     path = root / "pre" / DATASET / "splits_final.json"
     splits = json.loads(path.read_text())
-    kept = {case.rsplit("_", 1)[0]: case for case in reversed(splits[0]["val"])}  # the task's first case
-    splits[0]["train"] += [c for c in splits[0]["val"] if c not in kept.values()]
-    splits[0]["val"] = sorted(kept.values())
+    for fold in splits:
+        kept = {case.rsplit("_", 1)[0]: case for case in reversed(fold["val"])}  # each task's first case
+        fold["train"] += [c for c in fold["val"] if c not in kept.values()]
+        fold["val"] = sorted(kept.values())
     path.write_text(json.dumps(splits))
 
 

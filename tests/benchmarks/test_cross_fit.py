@@ -2,11 +2,12 @@
 import json
 
 from benchmarks import cross_fit
-from tests.conftest import DATASET, PLANS, set_plan
+from tests.conftest import DATASET, PLANS, set_plan, short_validation
 
 
 def test_halves_cfenet_and_both_dnets_are_scored_on_fold_0_validation(tiny_env, tmp_path, capsys):
     set_plan(tiny_env, num_workers=0)  # no augmentation process to start: a shorter test
+    short_validation(tiny_env)  # each run samples every validation case
     plan = tiny_env / "pre" / DATASET / f"{PLANS}.json"
     plans = json.loads(plan.read_text())
     plans["configurations"]["2d"]["inference"]["num_samples"] = 2

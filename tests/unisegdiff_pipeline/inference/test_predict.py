@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import DATASET, PLANS, run_cli
+from tests.conftest import DATASET, PLANS, run_cli, short_validation
 from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.inference.predict import main as predict
 from unisegdiff_pipeline.training.run import main as train
@@ -21,6 +21,7 @@ def trained(tiny_dataset, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for var, sub in (("USD_raw", "raw"), ("USD_preprocessed", "pre"), ("USD_results", "res")):
         mp.setenv(var, str(root / sub))
+    short_validation(root)  # the folds' validation is for find_best_configuration's machinery, not its figures
     for fold in ("0", "1"):
         assert run_cli(train, [fold, "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
     mp.undo()
