@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tests.conftest import DATASET, PLANS, run_cli
+from tests.conftest import DATASET, PLANS, run_cli, short_validation
 from unisegdiff_pipeline.training.run import free_port
 
 
@@ -49,6 +49,7 @@ def test_two_gloo_ranks_hold_the_same_weights_after_a_step(tiny_env):
 
 
 def test_num_gpus_spawns_ranks_and_only_rank_0_writes(tiny_env):
+    short_validation(tiny_env)
     assert run_cli(__import__("unisegdiff_pipeline.training.run", fromlist=["main"]).main,
                    ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs", "--num-gpus", "2",
                     "--device", "cpu"]) == 0
