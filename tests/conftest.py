@@ -104,7 +104,7 @@ def short_validation(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def confident_model(tiny_dataset, tmp_path_factory):
-    """The tiny dataset planned again (the plan's own inference settings) and trained long enough (40 + 40 epochs) to
+    """The tiny dataset planned again (the plan's own inference settings) and trained long enough (20 + 20 epochs) to
     be confident; fold folder. At 32 px, like the tiny plan: confident enough for the fast-path comparison."""
     root = tmp_path_factory.mktemp("confident")
     shutil.copytree(tiny_dataset / "raw", root / "raw")
@@ -114,7 +114,7 @@ def confident_model(tiny_dataset, tmp_path_factory):
     try:
         assert run_cli(plan_and_preprocess, ["-d", "903", "--preset", "cpu", "--image-size", "32", "-np", "2"]) == 0
         set_plan(root, num_workers=0)
-        assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_40epochs"]) == 0
+        assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_20epochs"]) == 0
     finally:
         mp.undo()
-    return root / "res" / DATASET / f"UniSegDiffTrainer_40epochs__{PLANS}" / "fold_0", root
+    return root / "res" / DATASET / f"UniSegDiffTrainer_20epochs__{PLANS}" / "fold_0", root

@@ -76,7 +76,7 @@ def test_a_trained_fold_is_sampled_every_way_and_the_plan_matches_its_validation
                                                                                   capsys):
     fold, root = confident_model
     args = ["--work", str(root), "--datasets", "Synthetic", "--folds", "0", "1", "--cases", "3",
-            "--trainer-plans", f"UniSegDiffTrainer_40epochs__{PLANS}", "--out-dir", str(tmp_path)]
+            "--trainer-plans", f"UniSegDiffTrainer_20epochs__{PLANS}", "--out-dir", str(tmp_path)]
     sampling_study.main(args)
     out = capsys.readouterr().out
     assert "skipped Synthetic/1" in out and "sampling Synthetic/0" in out
