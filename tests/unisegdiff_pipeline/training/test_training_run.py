@@ -1,19 +1,25 @@
 """usd_train: both phases, every output file, resume after SIGKILL, exact resume, bad input, NaN stop."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from tests.conftest import DATASET, PLANS, run_cli, set_plan, short_validation
+from unisegdiff_pipeline import imageio
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.checkpoint_io import load_checkpoint
+from unisegdiff_pipeline.inference.predict import main as predict
+from unisegdiff_pipeline.inference.predictor import Predictor
 from unisegdiff_pipeline.training.run import main as train
 from unisegdiff_pipeline.training.trainers import get_trainer, known_trainers
+from unisegdiff_pipeline.training.trainers.base import SEED
 
 
 @pytest.fixture(autouse=True)
@@ -214,29 +220,6 @@ def test_user_trainers_from_a_folder(tiny_env, tmp_path, monkeypatch, capsys):
     assert "broken.py" in capsys.readouterr().err
 
 
-def test_augmentation_never_alters_the_stored_cases(tiny_env):
-    import numpy as np
-
-    from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader
-    from unisegdiff_pipeline.jsonio import load_json
-
-    cfg = load_json(tiny_env / "pre" / DATASET / f"{PLANS}.json")["configurations"]["2d"]
-    from unisegdiff_pipeline.plan import Augmentation
-    from unisegdiff_pipeline.typed_config import from_dict
-
-    aug = from_dict(Augmentation, {**cfg["training"]["cfenet"]["augmentation"], "p_gaussian_noise": 1.0,
-                                   "p_brightness": 1.0, "p_gamma": 1.0}, "the test")
-    data = PreprocessedCases(tiny_env / "pre" / DATASET / "usd_plans_cpu_2d", ["SynthCT_000", "SynthEndoscopy_000"])
-    before = {c: data.images[c].copy() for c in data.cases}
-    loader = TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3)
-    batches = [next(loader) for _ in range(3)]
-    for c in data.cases:
-        assert np.array_equal(data.images[c], before[c])
-    # the stream is a function of (seed, batch index): another loader started at batch 2 gives batch 2 again
-    again = next(TrainingLoader(data, 8, "uniform", aug, (32, 32), seed=3, start_batch=2))
-    assert np.array_equal(again["data"], batches[2]["data"]) and again["keys"] == batches[2]["keys"]
-
-
 def test_constant_learning_rate_no_clipping_and_the_plan_seed(tiny_env):
     def trained(trainer):
         assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
@@ -356,15 +339,6 @@ def test_a_damaged_checkpoint_says_what_deleting_it_does(tiny_env, capsys):
 
 def test_val_only_after_an_edit_of_the_plans_inference_samples_as_usd_predict_does(tiny_env, tmp_path):
     """The checkpoint's model record, not the live plan, says how validation samples: the same as usd_predict."""
-    import shutil
-
-    import numpy as np
-
-    from unisegdiff_pipeline import imageio
-    from unisegdiff_pipeline.inference.predict import main as predict
-    from unisegdiff_pipeline.inference.predictor import Predictor
-    from unisegdiff_pipeline.training.trainers.base import SEED
-
     trainer = "UniSegDiffTrainer_1epochs"
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", trainer]) == 0
     pre = tiny_env / "pre" / DATASET
@@ -422,23 +396,3 @@ def test_no_validation_trains_and_skips_the_final_validation(tiny_env):
                            "--c"]) == 0  # finished: neither trained again nor validated
     assert not (out / "validation").exists()
     assert "validation skipped" in (out / "training_log.txt").read_text()
-
-
-def test_each_sampling_mode_draws_tasks_in_its_proportions(tiny_env):
-    from collections import Counter
-
-    from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader
-
-    folder = tiny_env / "pre" / DATASET / "usd_plans_cpu_2d"
-    cases = sorted(p.stem for p in folder.glob("*.npz"))
-    big = [c for c in cases if c.startswith("SynthCT")][:16]  # 16 cases of one task, 4 of another
-    small = [c for c in cases if c.startswith("SynthEndoscopy")][:4]
-    data = PreprocessedCases(folder, big + small)
-    shares = {}
-    for mode in ("uniform", "task_balanced", "task_sqrt"):
-        loader = TrainingLoader(data, 50, mode, None, (32, 32), seed=1)
-        drawn = Counter(c in big for _ in range(40) for c in next(loader)["keys"])
-        shares[mode] = drawn[True] / sum(drawn.values())
-    # the big task's share: 16/20 = 0.8 uniform, 0.5 balanced, 4/(4+2) = 0.67 by square roots
-    assert abs(shares["uniform"] - 0.8) < 0.03 and abs(shares["task_balanced"] - 0.5) < 0.03
-    assert abs(shares["task_sqrt"] - 2 / 3) < 0.03
