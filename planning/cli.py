@@ -5,6 +5,7 @@ import argparse
 import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from unisegdiff_pipeline.raw_dataset import case_files, load_dataset_json, raw_dataset_dir, raw_signature
 from unisegdiff_pipeline.raw_verification import verify_dataset
@@ -13,11 +14,12 @@ from planning.planner import CT_NORMALIZATIONS, PRESETS, default_plans_name, pla
 from planning.preprocessor import preprocess
 from planning.splits import NUM_FOLDS, ensure_splits
 from unisegdiff_pipeline import paths
+from unisegdiff_pipeline.atomic import atomic_write
 from unisegdiff_pipeline.cli import user_errors_exit
 from unisegdiff_pipeline.errors import USDError
 from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.names import plain_name_argument
-from unisegdiff_pipeline.plan import load_plans, save_plans
+from unisegdiff_pipeline.plan import Plans, load_plans, save_plans
 from unisegdiff_pipeline.preprocessed import arrays_folder
 from unisegdiff_pipeline.parallel import default_num_processes, num_processes_argument
 
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def plan_or_keep(plans_path, dataset_name: str, fingerprint: dict, args, num_cases: int) -> dict:
+def plan_or_keep(plans_path: Path, dataset_name: str, fingerprint: dict, args: argparse.Namespace,
+                 num_cases: int) -> Plans:
     """Keep an existing (possibly user-edited) plan made with the same planner arguments, else plan anew."""
     planner_args = {"preset": args.preset, "gpu_memory_gb": args.gpu_memory_gb, "image_size": args.image_size}
     if args.ct_normalization:  # recorded only when given, so plans made before this option are kept
@@ -54,7 +57,8 @@ def plan_or_keep(plans_path, dataset_name: str, fingerprint: dict, args, num_cas
         if existing.planner_arguments == planner_args:
             print(f"keeping the existing plan {plans_path} (edit it freely; --clean re-plans)")
             return existing
-        shutil.copyfile(plans_path, plans_path.with_suffix(".json.bak"))
+        with atomic_write(plans_path.with_suffix(".json.bak")) as tmp:
+            shutil.copyfile(plans_path, tmp)
         print(f"planner arguments changed: re-planning (previous plan saved as {plans_path.name}.bak)")
     train_per_fold = num_cases - num_cases // NUM_FOLDS
     plans = replace(plan_experiment(dataset_name, fingerprint, args.preset, args.gpu_memory_gb, args.image_size,

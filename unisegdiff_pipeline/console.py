@@ -31,7 +31,7 @@ class LineProgress:
             self.printed = mark
             print(f"{self.desc}: {self.done}/{self.total} {self.unit}(s){self.postfix}", file=self.stream, flush=True)
 
-    def set_postfix(self, **values) -> None:
+    def set_postfix(self, **values: object) -> None:
         """Shown at the end of the next line."""
         self.postfix = " (" + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
 
@@ -39,7 +39,8 @@ class LineProgress:
         """Nothing to clear: every line is already complete."""
 
 
-def progress(total: int, desc: str, unit: str = "case", enabled: bool = True, leave: bool = True):
+def progress(total: int, desc: str, unit: str = "case", enabled: bool = True,
+             leave: bool = True) -> tqdm | LineProgress:
     """A tqdm bar on a terminal, a LineProgress elsewhere, or a silent one when not `enabled`."""
     if on_terminal():
         return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=leave, dynamic_ncols=True)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from unisegdiff_pipeline.evaluation.evaluate import format_table
+from unisegdiff_pipeline.jsonio import load_json, save_json
 from unisegdiff_pipeline.parallel import num_processes_argument
 from unisegdiff_pipeline.results_layout import model_folder_name
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
              + (["--c"] if (fold / "checkpoint_latest.pth").is_file() else []))
     test_tasks = root / "test_tasks.json"
     test_tasks.parent.mkdir(parents=True, exist_ok=True)
-    test_tasks.write_text(json.dumps(json.loads((raw / "dataset.json").read_text())["test_tasks"], indent=1))
+    save_json(load_json(raw / "dataset.json")["test_tasks"], test_tasks, indent=1)
     predictions = root / "predictions"
     step("4/5 predict the held-out images (staged sampling, 20 masks fused by STAPLE)",
          [tool("usd_predict"), "-i", str(raw / "imagesTs"), "-o", str(predictions), "-d", str(DATASET_ID), "-p", PLANS,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from unisegdiff_pipeline.errors import USDError
 
@@ -22,7 +23,7 @@ def check_plain_name(value: object, what: str, where: str = "") -> str:
     return value
 
 
-def plain_name_argument(what: str):
+def plain_name_argument(what: str) -> Callable[[str], str]:
     """argparse `type=` that accepts only plain names (one clear usage error otherwise)."""
     import argparse
 

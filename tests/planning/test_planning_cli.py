@@ -87,6 +87,9 @@ def test_ct_tasks_normalised_like_the_others_on_request(synthetic_raw, capsys):
     assert "re-planning" in capsys.readouterr().out
     plans = json.loads((pre / "usd_plans_cpu.json").read_text())
     assert plans["configurations"]["2d"]["normalization"]["SynthCT"]["scheme"] == "ct"
+    previous = json.loads((pre / "usd_plans_cpu.json.bak").read_text())  # the replaced plan, kept whole
+    assert previous["configurations"]["2d"]["normalization"]["SynthCT"]["scheme"] == "task_zscore"
+    assert not list(pre.glob(".*tmp-*"))
 
 
 def test_bad_input(synthetic_raw, capsys):

@@ -178,6 +178,7 @@ class UniformSampler(_Sampler):
     @torch.no_grad()
     def sample(self, images: torch.Tensor, generator: Generators = None,
                noise: torch.Tensor | None = None) -> SampleResult:
+        """DDIM steps over `steps` evenly spaced timesteps with the plan's decoder."""
         batch = images.shape[0]
         cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)
@@ -197,6 +198,7 @@ class OneStepSampler(_Sampler):
     @torch.no_grad()
     def sample(self, images: torch.Tensor, generator: Generators = None,
                noise: torch.Tensor | None = None) -> SampleResult:
+        """The x0 decoder's mask from pure noise, one step."""
         batch = images.shape[0]
         cond, cfenet_p = self._condition(images)
         x = self._noise(images, generator, noise)

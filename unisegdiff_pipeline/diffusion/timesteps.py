@@ -11,6 +11,9 @@ import torch
 
 from unisegdiff_pipeline.plan import STAGES, StagedTraining, Training
 
+# (t, alpha, beta, stage index) per sample of a batch
+TimestepDraw = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 class StagedTimesteps:
     """t ~ U{0..T-1}; t >= high -> T-1 (rapid, 1:3); low <= t < high kept (probabilistic, 1:1); t < low -> 0 (3:1).
@@ -34,7 +37,8 @@ class StagedTimesteps:
         total = self.alpha_plus_beta * self.stage_weights[stage]
         return total * a / (a + b), total * b / (a + b)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> TimestepDraw:
         """(t, alpha, beta, stage index) for a batch of n."""
         t = torch.randint(0, self.timesteps, (n,), generator=generator).to(device)
         stage = torch.where(t >= self.high, 0, torch.where(t >= self.low, 1, 2))
@@ -51,7 +55,9 @@ class UniformTimesteps:
     timesteps: int = 1000
     target: str = "noise"
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> TimestepDraw:
+        """(t, alpha, beta, stage index -1) for a batch of n: uniform t, one target."""
         t = torch.randint(0, self.timesteps, (n,), generator=generator).to(device)
         alpha = 1.0 if self.target == "noise" else 0.0
         return t, torch.full((n,), alpha, device=device), torch.full((n,), 1 - alpha, device=device), \
@@ -64,12 +70,17 @@ class OneStepTimesteps:
 
     timesteps: int = 1000
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> TimestepDraw:
+        """(t = T-1, alpha 0, beta 1, stage index 0) for a batch of n."""
         t = torch.full((n,), self.timesteps - 1, device=device, dtype=torch.long)
         return t, torch.zeros(n, device=device), torch.ones(n, device=device), torch.zeros(n, device=device, dtype=torch.long)
 
 
-def timestep_policy(training: Training, timesteps: int):
+TimestepPolicy = StagedTimesteps | UniformTimesteps | OneStepTimesteps
+
+
+def timestep_policy(training: Training, timesteps: int) -> TimestepPolicy:
     """The policy named by the plan's (or trainer's) training.timestep_policy."""
     kind = training.timestep_policy
     if kind == "staged":

@@ -78,7 +78,7 @@ class RunOptions:
             raise ValueError(f"unknown precision {self.precision!r} ({', '.join(PRECISIONS)})")
         return PRECISIONS[self.precision]
 
-    def autocast(self, device: torch.device):
+    def autocast(self, device: torch.device) -> torch.autocast:
         """Autocast context for the chosen precision (a no-op for fp32)."""
         dtype = self.dtype
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)

@@ -8,6 +8,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ def choose_normalization(schemes: dict[str, dict], task: str | None) -> tuple[st
     return first, schemes[first]
 
 
-def prefetch(pool: ThreadPoolExecutor, items: list, fn, depth: int):
+def prefetch(pool: ThreadPoolExecutor, items: list, fn: Callable[[Any], Any], depth: int) -> Iterator[Any]:
     """Yield fn(item) results in order while up to `depth` items are prepared in the background."""
     queue: deque = deque()
     it = iter(items)

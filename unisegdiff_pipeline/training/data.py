@@ -117,7 +117,10 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(0)
 
 
-def make_augmenter(loader: TrainingLoader, num_workers: int):
+Augmenter = SingleThreadedAugmenter | MultiThreadedAugmenter
+
+
+def make_augmenter(loader: TrainingLoader, num_workers: int) -> Augmenter:
     """Augmented batches from `num_workers` background processes (0: this process), in stream order."""
     if num_workers <= 0:
         return SingleThreadedAugmenter(loader, None)
@@ -126,7 +129,7 @@ def make_augmenter(loader: TrainingLoader, num_workers: int):
                                   seeds=list(range(num_workers)), pin_memory=torch.cuda.is_available())
 
 
-def stop_augmenter(augmenter) -> None:
+def stop_augmenter(augmenter: Augmenter) -> None:
     """Shut down worker processes (no-op for the single-threaded one)."""
     finish = getattr(augmenter, "_finish", None)
     if finish is not None:

@@ -19,6 +19,7 @@ from unisegdiff_pipeline.plan import load_plans
 from unisegdiff_pipeline.results_layout import DEFAULT_CONFIGURATION, fold_folder
 from unisegdiff_pipeline.training.distributed import init_process_group, launched_by_torchrun, world
 from unisegdiff_pipeline.training.trainers import get_trainer
+from unisegdiff_pipeline.training.trainers.base import UniSegDiffTrainer
 
 
 
@@ -51,7 +52,7 @@ def parse_fold(text: str) -> int | str:
     return int(text)
 
 
-def make_trainer(args: argparse.Namespace):
+def make_trainer(args: argparse.Namespace) -> UniSegDiffTrainer:
     """Resolve dataset, plan and trainer; construct the trainer for this process."""
     fold = parse_fold(args.fold)
     dataset = resolve_dataset_name(args.dataset, ("preprocessed", "raw"))

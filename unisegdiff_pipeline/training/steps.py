@@ -8,6 +8,7 @@ import torch
 
 from unisegdiff_pipeline.diffusion.losses import eps_loss_weight, segmentation_loss, staged_loss
 from unisegdiff_pipeline.diffusion.schedule import DiffusionSchedule, logits_to_x0, mask_to_x0
+from unisegdiff_pipeline.diffusion.timesteps import TimestepPolicy
 from unisegdiff_pipeline.plan import STAGES, Training
 
 
@@ -19,7 +20,7 @@ def cfenet_step_loss(net: torch.nn.Module, images: torch.Tensor, target: torch.T
     return segmentation_loss(logits, target).mean(), {}
 
 
-def dnet_step_loss(net: torch.nn.Module, schedule: DiffusionSchedule, policy, training: Training,
+def dnet_step_loss(net: torch.nn.Module, schedule: DiffusionSchedule, policy: TimestepPolicy, training: Training,
                    images: torch.Tensor, target: torch.Tensor,
                    autocast_factory: Callable[[], AbstractContextManager]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Staged diffusion: timesteps and stage weights from `policy`, both decoders of `net` (a ConditionedDNet);

@@ -26,7 +26,8 @@ from unisegdiff_pipeline.model_record import record_of_checkpoint, save_record
 from unisegdiff_pipeline.networks import build_cfenet, build_dnet
 from unisegdiff_pipeline.preprocessed import arrays_folder, check_arrays_match
 from unisegdiff_pipeline.training.conditioned_dnet import ConditionedDNet
-from unisegdiff_pipeline.training.data import PreprocessedCases, TrainingLoader, make_augmenter, stop_augmenter
+from unisegdiff_pipeline.training.data import (Augmenter, PreprocessedCases, TrainingLoader, make_augmenter,
+                                             stop_augmenter)
 from unisegdiff_pipeline.training.distributed import barrier, is_main, world
 from unisegdiff_pipeline.training.ema import ModelEMA
 from unisegdiff_pipeline.training.progress import Timer, TrainingProgress
@@ -214,7 +215,7 @@ class UniSegDiffTrainer(TrainerCheckpoints):
         target = torch.as_tensor(batch["target"]).to(self.device, non_blocking=True).float()
         return images, target
 
-    def train_epoch(self, phase: str, augmenter) -> tuple[float, dict[str, float]]:
+    def train_epoch(self, phase: str, augmenter: Augmenter) -> tuple[float, dict[str, float]]:
         """One pass over the training cases (iterations_per_epoch batches)."""
         self.train_net.train()
         losses, stage_losses = [], {s: [] for s in STAGES}
