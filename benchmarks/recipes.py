@@ -24,7 +24,7 @@ SETS = {
                ",".join(f"{s}/masks" for s in POLYP_SOURCES), 635, None),
     # the 49 EBHI-SEG Polyp-class pathology images: a task of the unified set
     "EBHI": ("ebhi", "EBHI-SEG", ["--classes", "Polyp"], 1500, "Polyp/image", "Polyp/label", 636, None),
-    # BUSI, the pooled polyps, COVID and EBHI as one four-task set, as the paper's unified task: task-balanced sampling
+    # BUSI, the pooled polyps, COVID and EBHI as one four-task set, as the paper's unified task
     "Unified": ("unify", None, [], 1700, None, None, 630, None),
 }
 TEST_SETS = [key for key, s in SETS.items() if s[7] is not None]  # the sets with test images
@@ -68,10 +68,14 @@ RECIPES = {
     # z-scored with its statistics: COVID's slices are 8-bit JPEGs, not Hounsfield units
     "reference_like+ct_as_other": deep_merge(REFERENCE_LIKE, {"ct_normalization": "as_other"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
-    # every task drawn as often as its share of the cases (the plan draws each task equally often on a multi-task set)
+    # every task drawn as often as its share of the cases
     "reference_like+uniform_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "uniform"}}),
-    # each task in proportion to the square root of its case count: between the two
+    # each task in proportion to the square root of its case count: between the two (the planner's multi-task
+    # default since 2026-12-07)
     "reference_like+sqrt_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "task_sqrt"}}),
+    # each task equally often: the planner's multi-task default until 2026-12-07, which the unified set's
+    # reference_like rows were trained with (their work folder's plan predates the change)
+    "reference_like+balanced_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "task_balanced"}}),
     # both recipes flip on both axes; this one takes the flips away, to see what they are worth at this budget
     "reference_like-flips": deep_merge(REFERENCE_LIKE, {"training": {"cfenet": {
         "augmentation": to_dict(AUGMENTATION_PROFILES["none"])}}}),

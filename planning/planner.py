@@ -19,6 +19,7 @@ PRESETS = {
         "phase_recipes": {"cfenet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
         "final_decoder": "eps", "cfenet_weight": 0.0, "cfenet_finetune_lr_factor": 0.0,
+        "multi_task_sampling": "task_sqrt",
     },
     # minutes on two CPU cores: 128 px, narrow widths, a fixed batch of 16, higher learning rates.
     # CFENet gets the plain-UNet recipe that wins at such budgets (InstanceNorm, max-pool, mirroring alone, constant
@@ -30,6 +31,9 @@ PRESETS = {
     # its weak stage, and DNet and CFENet err on partly different pixels (documentation/method.md).
     # CFENet trains on in the DNet phase at DNet's learning rate: a CFENet stopped after minutes is far from
     # converged, and frozen it caps DNet, which copies its features (documentation/method.md)
+    # Both presets draw the tasks of a multi-task set in proportion to the square roots of their case counts: each
+    # task equally often over-trains the small tasks and starves the large one, drawing every case equally the
+    # reverse (documentation/method.md)
     "cpu": {
         "image_size": 128, "cfenet_widths": [16, 32, 64, 128, 256], "dnet_widths": [16, 32, 64, 128, 256],
         "time_embedding_dim": 64, "dca_heads": 4, "cfenet_epochs": 30, "dnet_epochs": 100,
@@ -40,6 +44,7 @@ PRESETS = {
         "phase_recipes": {"cfenet": {"lr_scheduler": "constant", "grad_clip_norm": None, "augmentation": "mirror"},
                           "dnet": {"lr_scheduler": "cosine", "grad_clip_norm": 1.0, "augmentation": "nnunet"}},
         "final_decoder": "x0", "cfenet_weight": 0.5, "cfenet_finetune_lr_factor": 1.0,
+        "multi_task_sampling": "task_sqrt",
     },
 }
 DEFAULT_GPU_MEMORY_GB = 24.0  # one RTX 3090, the paper's card
@@ -127,7 +132,7 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     if num_train_cases:  # never more than the training cases of a fold
         batch_size = max(1, min(batch_size, num_train_cases))
     training = Training(cfenet=phase_training(p, "cfenet"), dnet=phase_training(p, "dnet"),
-                        sampling="task_balanced" if len(tasks) > 1 else "uniform", num_workers=p["num_workers"],
+                        sampling=p["multi_task_sampling"] if len(tasks) > 1 else "uniform", num_workers=p["num_workers"],
                         cfenet_finetune_lr_factor=p["cfenet_finetune_lr_factor"])
     configuration = Configuration(
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),

@@ -35,7 +35,7 @@ def test_plan_holds_every_setting():
     assert tr["cfenet"]["lr_scheduler"] == tr["dnet"]["lr_scheduler"] == "cosine"  # the paper's, in both phases
     assert tr["staged"]["high_threshold"] == 600 and tr["staged"]["low_threshold"] == 300
     assert tr["staged"]["ratios"] == {"rapid": [1, 3], "probabilistic": [1, 1], "refinement": [3, 1]}
-    assert tr["sampling"] == "task_balanced"
+    assert tr["sampling"] == "task_sqrt"  # several tasks: drawn in proportion to the square roots of their sizes
     inf = cfg["inference"]
     assert (inf["num_samples"], inf["ddim_interval"], inf["eta"], inf["fusion"]) == (10, 30, 0.0, "staple")
     assert (inf["final_decoder"], inf["cfenet_weight"]) == ("eps", 0.0)  # the paper's sampling
