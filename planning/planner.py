@@ -132,8 +132,8 @@ def plan_experiment(dataset_name: str, fingerprint: dict, preset: str = "default
     if num_train_cases:  # never more than the training cases of a fold
         batch_size = max(1, min(batch_size, num_train_cases))
     training = Training(cfenet=phase_training(p, "cfenet"), dnet=phase_training(p, "dnet"),
-                        sampling=p["multi_task_sampling"] if len(tasks) > 1 else "uniform", num_workers=p["num_workers"],
-                        cfenet_finetune_lr_factor=p["cfenet_finetune_lr_factor"])
+                        sampling=p["multi_task_sampling"] if len(tasks) > 1 else "uniform",
+                        num_workers=p["num_workers"], cfenet_finetune_lr_factor=p["cfenet_finetune_lr_factor"])
     configuration = Configuration(
         data_identifier=f"{plans_name or default_plans_name(preset)}_2d", image_size=(size, size),
         num_input_channels=channels,
