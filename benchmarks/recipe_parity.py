@@ -16,7 +16,8 @@ suspect changed each), trained for --dnet-steps on top of the fold-0 CFENet of a
 the fold's validation cases and compared, paired, with that CFENet alone and with the paper's DNet settings. A recipe
 that adds inference changes to another recipe's (final_step_x0 to the paper's, ..._cfenet_weight_half to its
 training recipe's) trains nothing: that recipe's DNet samples the same validation cases again, with the same noises
-per image, under the recipe's inference settings.
+per image, under the recipe's inference settings. A DNet phase of other than the default 1,200 steps (--dnet-steps) is
+another model: its rows are recorded and tabled apart, each paired with the paper's DNet of the same length.
 
 `diffusion-test`: the final report of a DNet recipe (default: the cpu plan's own DNet settings) on the test images,
 Kvasir and BUSI by default: benchmarks/diffusion_test.py.
@@ -49,10 +50,10 @@ from pathlib import Path
 from benchmarks.common import bin_path, log_run, machine, results_path, save_results
 from benchmarks.diffusion_test import run_diffusion_test
 from benchmarks.recipe_sets import dataset_name, prepare_set
-from benchmarks.recipe_tables import all_tables, cfenet_id
+from benchmarks.recipe_tables import all_tables, cfenet_id, dnet_steps
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DNET_RECIPES, \
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DEFAULT_DNET_STEPS, DNET_RECIPES, \
     POOLED_SETS, RECIPES, SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.scoring import score_cases
 
@@ -94,6 +95,8 @@ class Bench:
         self.state = merged_runs(self.recorded_runs(), local)
         self.steps = args.steps
         self.dnet_steps = args.dnet_steps
+        # a DNet phase of other length is another model: its diffusion rows get ids of their own
+        self.dnet_suffix = "" if self.dnet_steps == DEFAULT_DNET_STEPS else f"/dnet{self.dnet_steps}steps"
         self.reference = Path(args.reference).resolve()
 
     def recorded_runs(self) -> dict:
@@ -246,13 +249,13 @@ class Bench:
             return kept
         self.run_factor(key, recipe, seed)
         cfenet = self.cfenet_instance(key, recipe, seed, self.train(key, recipe, seed, "0"))
-        run_id = f"{cfenet}/{dnet_recipe}"
+        run_id = f"{cfenet}/{dnet_recipe}{self.dnet_suffix}"
         if run_id not in runs:
             source = trained_by(dnet_recipe)
             if source != dnet_recipe:
                 return self.resample(key, recipe, seed, dnet_recipe, source)
             runs[run_id] = {**self.validated(key, recipe, seed, dnet_recipe), "dnet_recipe": dnet_recipe,
-                            "cfenet": cfenet}
+                            "cfenet": cfenet, "dnet_steps": self.dnet_steps}
             self.save()
         return runs[run_id]
 
@@ -274,7 +277,7 @@ class Bench:
         if (cfenet_folder / "cfenet_final.pth").is_file():
             return None
         done = [r for r in self.state.get("diffusion", {}).values() if (r["set"], r["recipe"], r["seed"],
-                                                                        r["dnet_recipe"]) == (key, recipe, seed, dnet_recipe)]
+                r["dnet_recipe"], dnet_steps(r)) == (key, recipe, seed, dnet_recipe, self.dnet_steps)]
         return done[0] if done else None
 
     def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str, source: str) -> dict:
@@ -293,7 +296,7 @@ class Bench:
         start = time.time()
         case_dice = score_cases(model, "0", raw, model / f"validation_{dnet_recipe}",
                                 DNET_RECIPES[dnet_recipe]["inference"], cases=list(base["case_dice"]), resume=False)
-        run_id = f"{cfenet_id(base)}/{dnet_recipe}"
+        run_id = f"{cfenet_id(base)}/{dnet_recipe}{self.dnet_suffix}"
         self.state["diffusion"][run_id] = {
             **base, "dnet_recipe": dnet_recipe, "resampled_from": source,
             "wall_seconds": round(time.time() - start, 1), "val_cases": len(case_dice), "case_dice": case_dice}
@@ -344,8 +347,9 @@ def main() -> None:
                    help="default: plan and reference_like for parity, every recipe for factors")
     p.add_argument("--dnet-recipes", nargs="+", choices=list(DNET_RECIPES), default=None,
                    help="diffusion: DNet recipes (default all), each on the CFENet of --recipes (default reference_like)")
-    p.add_argument("--dnet-steps", type=int, default=1200, help="diffusion: DNet steps of 16 (default 1200, about 12 "
-                                                                "minutes on two CPU cores)")
+    p.add_argument("--dnet-steps", type=int, default=DEFAULT_DNET_STEPS,
+                   help=f"diffusion: DNet steps of 16 (default {DEFAULT_DNET_STEPS}; another length is recorded as "
+                        f"rows of its own)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--steps", type=int, default=None, help="steps of 16 for every set (default: the set's own)")
     p.add_argument("--reference", default=str(REFERENCE), help="the plain-UNet reference script")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from benchmarks.recipes import DEFAULT_DNET_STEPS
 from benchmarks.tables import interval, md_table, seed_mean
 from unisegdiff_pipeline.evaluation.statistics import bootstrap_mean, paired_bootstrap
 from unisegdiff_pipeline.plan import AUGMENTATION_PROFILES
@@ -149,20 +150,25 @@ def cfenet_run(state: dict, run: dict) -> dict | None:
     return {**state.get("factors", {}), **state.get("cfenets", {})}.get(cfenet_id(run))
 
 
+def dnet_steps(run: dict) -> int:
+    """The DNet steps a diffusion row was asked for (rows recorded before the option had the default)."""
+    return run.get("dnet_steps", DEFAULT_DNET_STEPS)
+
+
 def diffusion_rows(state: dict) -> list[list]:
     """Per set and DNet recipe: fold-0 validation mDice over seeds, paired against the CFENet each DNet was trained on
     and against the base DNet recipe (the paper's settings) on the same CFENet."""
     base_recipe, rows = state.get("base_dnet_recipe"), []
     runs = list(state.get("diffusion", {}).values())
     for key in dict.fromkeys(r["set"] for r in runs):
-        for recipe in dict.fromkeys(r["dnet_recipe"] for r in runs if r["set"] == key):
-            mine = [r for r in runs if r["set"] == key and r["dnet_recipe"] == recipe]
+        for recipe, steps in dict.fromkeys((r["dnet_recipe"], dnet_steps(r)) for r in runs if r["set"] == key):
+            mine = [r for r in runs if r["set"] == key and r["dnet_recipe"] == recipe and dnet_steps(r) == steps]
             mean, low, high = bootstrap_mean(seed_mean(mine))
             own = [c for c in (cfenet_run(state, r) for r in mine) if c]
             d = paired_bootstrap(seed_mean(own), seed_mean(mine)) if own else None
             versus_cfenet = [interval(d.mean, d.low, d.high, signed=True), d.verdict] if d else ["—", "—"]
             base = [b for b in runs if b["set"] == key and b["dnet_recipe"] == base_recipe
-                    and cfenet_id(b) in {cfenet_id(r) for r in mine}]
+                    and dnet_steps(b) == steps and cfenet_id(b) in {cfenet_id(r) for r in mine}]
             versus_base = ["—", "—"]
             if recipe != base_recipe and base:
                 e = paired_bootstrap(seed_mean(base), seed_mean([r for r in mine if cfenet_id(r) in

@@ -172,6 +172,7 @@ def dnet_plan_changes(recipe: str, dnet_recipe: str) -> dict:
     return deep_merge(deep_merge(RECIPES[recipe], paper), DNET_RECIPES[dnet_recipe])
 
 
+DEFAULT_DNET_STEPS = 1200  # the diffusion rows' DNet phase, about 12 minutes on two CPU cores
 BASE_SEED = 12345  # seed k of --seeds trains with training.seed = BASE_SEED + k
 
 

@@ -92,11 +92,14 @@ def test_parity_and_factors_two_steps(tmp_path):
                          capture_output=True, text=True, timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     payload = json.loads((tmp_path / "recipe_parity.json").read_text())
-    assert set(payload["diffusion"]) == {"Kvasir/reference_like/s0/paper", "Kvasir/reference_like/s0/final_step_x0"}
+    # a DNet phase of other than the default length is recorded under ids of its own
+    assert set(payload["diffusion"]) == {"Kvasir/reference_like/s0/paper/dnet2steps",
+                                         "Kvasir/reference_like/s0/final_step_x0/dnet2steps"}
+    assert {r["dnet_steps"] for r in payload["diffusion"].values()} == {2}
     assert len(payload["factors"]) == 4  # the CFENet they build on was the factor run already there
     # an inference-only recipe samples the paper DNet's validation cases again instead of training another DNet
-    x0 = payload["diffusion"]["Kvasir/reference_like/s0/final_step_x0"]
-    paper = payload["diffusion"]["Kvasir/reference_like/s0/paper"]
+    x0 = payload["diffusion"]["Kvasir/reference_like/s0/final_step_x0/dnet2steps"]
+    paper = payload["diffusion"]["Kvasir/reference_like/s0/paper/dnet2steps"]
     assert x0["resampled_from"] == "paper" and x0["plans"] == paper["plans"] and x0["case_dice"].keys() == \
         paper["case_dice"].keys()
     assert not (tmp_path / "work" / "pre" / "Dataset631_KvasirTrain" /
@@ -114,7 +117,7 @@ def test_parity_and_factors_two_steps(tmp_path):
                            capture_output=True, text=True, timeout=900, cwd=REPO)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     later = json.loads((tmp_path / "recipe_parity.json").read_text())
-    assert later["diffusion"]["Kvasir/reference_like/s0/paper"] == paper
+    assert later["diffusion"]["Kvasir/reference_like/s0/paper/dnet2steps"] == paper
     rapid = [r for r in later["diffusion"].values() if r["dnet_recipe"] == "rapid_weight_3"]
     assert len(rapid) == 1 and len(later["diffusion"]) == 3
     retrained = json.loads((cfenet / "fold_0" / "validation" / "summary.json").read_text())["cases"]
