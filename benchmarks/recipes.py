@@ -68,6 +68,9 @@ RECIPES = {
     # z-scored with its statistics: COVID's slices are 8-bit JPEGs, not Hounsfield units
     "reference_like+ct_as_other": deep_merge(REFERENCE_LIKE, {"ct_normalization": "as_other"}),
     "reference_like+fp32": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": False}}),
+    # bf16 autocast whatever the CPU: on one without native bf16 it is emulated, so the row measures bf16's accuracy
+    # there, not its speed; paired with +fp32 trained on the same machine
+    "reference_like+bf16": deep_merge(REFERENCE_LIKE, {"training": {"mixed_precision": "bf16"}}),
     # every task drawn as often as its share of the cases
     "reference_like+uniform_sampling": deep_merge(REFERENCE_LIKE, {"training": {"sampling": "uniform"}}),
     # each task in proportion to the square root of its case count: between the two (the planner's multi-task

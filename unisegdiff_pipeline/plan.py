@@ -195,7 +195,9 @@ class Training:
     dnet: PhaseTraining
     epoch: str = "one pass over the fold's training cases (ceil(cases / batch) iterations)"
     ema_decay: float = 0.999
-    mixed_precision: bool = True
+    # true: the device's fast path (bf16 on CUDA and on CPUs with native bf16, else fp32); false: fp32; "bf16":
+    # bf16 autocast on any device, emulated (slower) on CPUs without it, so that its accuracy can be measured there
+    mixed_precision: bool | str = True
     seed: int = 12345
     timestep_policy: str = "staged"
     staged: StagedTraining = StagedTraining()
@@ -214,6 +216,8 @@ class Training:
         _choice(self.timestep_policy, TIMESTEP_POLICIES, "timestep_policy")
         _choice(self.eps_loss_weighting, EPS_LOSS_WEIGHTINGS, "eps_loss_weighting")
         _choice(self.sampling, SAMPLING_MODES, "sampling")
+        if not (isinstance(self.mixed_precision, bool) or self.mixed_precision == "bf16"):
+            raise ValueError(f"mixed_precision {self.mixed_precision!r} is not true, false or \"bf16\"")
         if not 0.0 <= self.self_condition_probability <= 1.0:
             raise ValueError(f"self_condition_probability {self.self_condition_probability:g} is not in [0, 1]")
         if not 0.0 <= self.condition_dropout < 1.0:

@@ -67,8 +67,11 @@ class RunOptions:
         return cls()
 
     @classmethod
-    def for_training(cls, device: torch.device, mixed_precision: bool) -> "RunOptions":
-        """What training runs with: the fast path's precision when the plan asks for mixed precision, else float32."""
+    def for_training(cls, device: torch.device, mixed_precision: bool | str) -> "RunOptions":
+        """What training runs with: the fast path's precision for the plan's true, float32 for false, and the named
+        precision ("bf16") on any device."""
+        if isinstance(mixed_precision, str):
+            return cls(mixed_precision)
         return cls.default_for(device) if mixed_precision else cls()
 
     @property

@@ -49,3 +49,23 @@ def test_training_precision_follows_the_plan_and_the_cpu(monkeypatch):
         monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
         assert RunOptions.for_training(cpu, mixed_precision=True).precision == expected
         assert RunOptions.for_training(cpu, mixed_precision=False).precision == "fp32"  # the plan says float32
+        # the plan's "bf16": bf16 autocast whatever the CPU (emulated where it is not native)
+        assert RunOptions.for_training(cpu, mixed_precision="bf16").precision == "bf16"
+
+
+def test_the_plans_mixed_precision_is_true_false_or_bf16():
+    from planning.planner import plan_experiment
+    from unisegdiff_pipeline.errors import USDError
+    from unisegdiff_pipeline.plan import Training
+    from unisegdiff_pipeline.typed_config import from_dict, to_dict
+
+    fingerprint = {"tasks": {"ColonPolyp": {"num_cases": 40, "modality": "endoscopy", "channels": 3,
+                                            **{k: {"mean": [100.0], "std": [20.0], "min": [0.0], "max": [255.0],
+                                                   "percentile_00_5": [30.0], "percentile_99_5": [200.0]}
+                                               for k in ("intensity_lesion", "intensity_image")}}}}
+    training = to_dict(plan_experiment("Dataset500_Polyp", fingerprint, "cpu", 24).configurations["2d"].training)
+    for value in (True, False, "bf16"):
+        assert from_dict(Training, {**training, "mixed_precision": value}, "plan.json").mixed_precision == value
+    for value in ("fp8", 1):
+        with pytest.raises(USDError, match=r"mixed_precision .* is not true, false or \"bf16\""):
+            from_dict(Training, {**training, "mixed_precision": value}, "plan.json")
