@@ -53,8 +53,8 @@ from benchmarks.recipe_sets import dataset_name, prepare_set
 from benchmarks.recipe_tables import all_tables, cfenet_id, dnet_steps
 from benchmarks.reference_run import REFERENCE_LINE, reference_case_dice, reference_command
 from benchmarks.results_page import refresh
-from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DEFAULT_DNET_STEPS, DNET_RECIPES, \
-    POOLED_SETS, RECIPES, SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
+from benchmarks.recipes import BASE_DNET_RECIPE, BASE_RECIPE, BASE_SEED, DEFAULT_DNET_RECIPE, DEFAULT_DNET_STEPS, \
+    DNET_RECIPES, POOLED_SETS, RECIPES, SETS, TEST_SETS, dnet_plan_changes, plans_name, trained_by
 from benchmarks.scoring import score_cases
 
 from planning.planner import PRESETS, normalization_for
@@ -276,8 +276,9 @@ class Bench:
         cfenet_folder = self.fold_folder(key, recipe, seed, "0", "CFENetTrainer", steps)[0]
         if (cfenet_folder / "cfenet_final.pth").is_file():
             return None
-        done = [r for r in self.state.get("diffusion", {}).values() if (r["set"], r["recipe"], r["seed"],
-                r["dnet_recipe"], dnet_steps(r)) == (key, recipe, seed, dnet_recipe, self.dnet_steps)]
+        wanted = (key, recipe, seed, dnet_recipe, self.dnet_steps)
+        done = [r for r in self.state.get("diffusion", {}).values()
+                if (r["set"], r["recipe"], r["seed"], r["dnet_recipe"], dnet_steps(r)) == wanted]
         return done[0] if done else None
 
     def resample(self, key: str, recipe: str, seed: int, dnet_recipe: str, source: str) -> dict:
