@@ -94,6 +94,10 @@ CFENET_FINETUNE_TENTH = {"training": {"cfenet_finetune_lr_factor": 0.1}}
 DNET_AS_WIDE_AS_CFENET = {"architecture": {"dnet": {"widths": [16, 32, 64, 128, 256], "time_embedding_dim": 64}}}
 ENCODER_CONDITION = {"architecture": {"dnet": {"condition_features": "encoder"}}}
 WIDE_CFENET_FINETUNE_FULL = deep_merge(DNET_AS_WIDE_AS_CFENET, {"training": {"cfenet_finetune_lr_factor": 1.0}})
+# the cpu preset's DNet recipe with its condition corrupted in training, so that copying CFENet's features no longer
+# gives the mask and DNet has to read x_t: noise up to the features' own spread, or half the channels dropped
+WIDE_FINETUNE_NOISED = deep_merge(WIDE_CFENET_FINETUNE_FULL, {"training": {"condition_noise": 1.0}})
+WIDE_FINETUNE_DROPOUT_HALF = deep_merge(WIDE_CFENET_FINETUNE_FULL, {"training": {"condition_dropout": 0.5}})
 WIDE_IMAGE_CONDITION = deep_merge(DNET_AS_WIDE_AS_CFENET, {"architecture": {"dnet": {"image_condition": True}}})
 CPU_SAMPLING = {"final_decoder": "x0", "cfenet_weight": 0.5}  # the cpu preset's sampling
 # STAPLE's probability is nearly binary, so half of it plus half CFENet's keeps DNet's mask almost everywhere; the
@@ -151,6 +155,16 @@ DNET_RECIPES = {
         **WIDE_CFENET_FINETUNE_FULL, "inference": CPU_SAMPLING},
     "dnet_as_wide_as_cfenet_cfenet_finetune_full_cfenet_alone": {
         **WIDE_CFENET_FINETUNE_FULL, "inference": {"cfenet_weight": 1.0}},
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_noise": WIDE_FINETUNE_NOISED,
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_noise_final_step_x0_cfenet_weight_half": {
+        **WIDE_FINETUNE_NOISED, "inference": CPU_SAMPLING},
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_noise_cfenet_alone": {
+        **WIDE_FINETUNE_NOISED, "inference": {"cfenet_weight": 1.0}},
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_dropout_half": WIDE_FINETUNE_DROPOUT_HALF,
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_dropout_half_final_step_x0_cfenet_weight_half": {
+        **WIDE_FINETUNE_DROPOUT_HALF, "inference": CPU_SAMPLING},
+    "dnet_as_wide_as_cfenet_cfenet_finetune_full_condition_dropout_half_cfenet_alone": {
+        **WIDE_FINETUNE_DROPOUT_HALF, "inference": {"cfenet_weight": 1.0}},
 }
 BASE_DNET_RECIPE = "paper"  # what the diffusion rows are compared with, besides their own CFENet
 # the cpu preset's own DNet settings, spelled as a recipe (dnet_plan_changes starts every recipe from the paper's)

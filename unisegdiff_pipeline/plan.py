@@ -206,6 +206,7 @@ class Training:
     own_estimate_probability: float = 0.0
     self_condition_probability: float = 0.5
     condition_dropout: float = 0.0
+    condition_noise: float = 0.0
     cfenet_finetune_lr_factor: float = 0.0
     cfenet_finetune_seg_weight: float = 1.0
     sampling: str = "uniform"
@@ -222,6 +223,8 @@ class Training:
             raise ValueError(f"self_condition_probability {self.self_condition_probability:g} is not in [0, 1]")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise ValueError(f"condition_dropout {self.condition_dropout:g} is not in [0, 1)")
+        if not 0.0 <= self.condition_noise < float("inf"):  # NaN fails too
+            raise ValueError(f"condition_noise {self.condition_noise:g} is not a number >= 0")
         if self.cfenet_finetune_lr_factor < 0 or self.cfenet_finetune_seg_weight < 0:
             raise ValueError(f"cfenet_finetune_lr_factor ({self.cfenet_finetune_lr_factor:g}) and "
                              f"cfenet_finetune_seg_weight ({self.cfenet_finetune_seg_weight:g}) must be >= 0")

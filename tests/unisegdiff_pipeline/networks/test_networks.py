@@ -108,6 +108,33 @@ def test_condition_dropout_drops_whole_cf_channels_in_training_only():
         torch.testing.assert_close(f, c)
 
 
+def test_condition_noise_scales_with_each_channel_and_is_off_at_inference():
+    torch.manual_seed(0)
+    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
+    images = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        _, clean = cfenet.eval().forward_features(images)
+    seen = []
+    prepare = dnet.prepare_condition
+    dnet.prepare_condition = lambda cf: seen.append(cf) or prepare(cf)
+    model = ConditionedDNet(cfenet, dnet, train_cfenet=False, condition_noise=0.5)
+    args = (images, torch.randn(4, 1, 64, 64), torch.tensor([10, 500, 700, 900]))
+    with torch.no_grad():
+        model.train()(*args)
+        model.eval()(*args)
+    noised, kept = seen
+    for f, c in zip(noised, clean):
+        if c.shape[-1] < 8:
+            continue  # too few pixels per channel for a spread to be measured
+        spread = c.flatten(2).std(dim=2)  # [B, C]
+        ratio = (f - c).flatten(2).std(dim=2) / spread.clamp_min(1e-6)  # the noise in units of each channel's spread
+        level = ratio.median(dim=1).values  # one level per sample, shared by its channels
+        assert ((level > 0.0) & (level < 0.5 * 1.1)).all()
+        assert (ratio[spread > 1e-3] / level[:, None].expand_as(ratio)[spread > 1e-3] - 1).abs().max() < 0.3
+    for f, c in zip(kept, clean):
+        torch.testing.assert_close(f, c)
+
+
 def test_joint_training_sends_gradients_into_cfenet():
     cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
     for m in dnet.inject:

@@ -265,12 +265,13 @@ def test_a_bad_value_or_misspelled_key_in_the_plan_is_one_clear_error(tiny_env, 
 
 
 def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
-    """Own-estimate noising, the x0-weighted eps loss, refinement at drawn t, condition dropout and the x0 final step
-    run end to end."""
+    """Own-estimate noising, the x0-weighted eps loss, refinement at drawn t, condition dropout and noise and the x0
+    final step run end to end."""
     path = tiny_env / "pre" / DATASET / f"{PLANS}.json"
     plans = json.loads(path.read_text())
     cfg = plans["configurations"]["2d"]
-    cfg["training"].update(own_estimate_probability=1.0, eps_loss_weighting="x0", condition_dropout=0.3)
+    cfg["training"].update(own_estimate_probability=1.0, eps_loss_weighting="x0", condition_dropout=0.3,
+                           condition_noise=0.25)
     cfg["training"]["staged"]["refinement_t"] = "keep"
     cfg["inference"]["final_decoder"] = "x0"
     path.write_text(json.dumps(plans))
@@ -293,9 +294,15 @@ def test_diffusion_stage_settings_train_and_validate(tiny_env, monkeypatch):
         return dropout2d(x, p, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.functional, "dropout2d", dropout_spy)
+    from unisegdiff_pipeline.training import conditioned_dnet
+
+    noises = []
+    noised = conditioned_dnet.noised_features
+    monkeypatch.setattr(conditioned_dnet, "noised_features", lambda f, s: noises.append(s) or noised(f, s))
     assert run_cli(train, ["0", "-d", "903", "-p", PLANS, "-tr", "UniSegDiffTrainer_1epochs"]) == 0
     assert seen and any(seen)
     assert dropouts and set(dropouts) == {0.3}  # every CF level of the DNet training steps, at the plan's rate
+    assert noises and set(noises) == {0.25}
     summary = json.loads((fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "validation" / "summary.json").read_text())
     assert 0 <= summary["unified"]["mDice"] <= 1
     ckpt = load_checkpoint(fold_dir(tiny_env, "UniSegDiffTrainer_1epochs") / "checkpoint_final.pth")

@@ -19,9 +19,10 @@ BUILT_IN = ["UniSegDiffTrainer", "CFENetTrainer", "UniformNoiseTrainer", "Unifor
 def test_paper_trainer_undoes_every_training_departure_of_the_plan():
     departed = Training(cfenet=PhaseTraining(epochs=1, lr=1e-3), dnet=PhaseTraining(epochs=1, lr=1e-3),
                         eps_loss_weighting="x0", own_estimate_probability=0.5, condition_dropout=0.3,
-                        cfenet_finetune_lr_factor=0.1)
+                        condition_noise=0.5, cfenet_finetune_lr_factor=0.1)
     paper = patched(departed, UniSegDiffPaperTrainer.training_changes, "the test")
-    assert (paper.eps_loss_weighting, paper.own_estimate_probability, paper.condition_dropout) == ("none", 0.0, 0.0)
+    assert (paper.eps_loss_weighting, paper.own_estimate_probability, paper.condition_dropout,
+            paper.condition_noise) == ("none", 0.0, 0.0, 0.0)
     assert not paper.cfenet_trains_with_dnet  # the paper freezes CFENet
     assert paper.staged.refinement_t == "zero"
 

@@ -179,7 +179,8 @@ class UniSegDiffTrainer(TrainerCheckpoints):
             joint = self.training.cfenet_trains_with_dnet
             self.cfenet.requires_grad_(joint)
             net = ConditionedDNet(self.cfenet, self.dnet, joint, self.training.condition_dropout,
-                                  self.training.cfenet_finetune_seg_weight > 0, self.training.self_condition_probability)
+                                  self.training.cfenet_finetune_seg_weight > 0, self.training.self_condition_probability,
+                                  self.training.condition_noise)
         self.train_net = net
         if self.world_size > 1:  # without its own loss the CFENet head is unused in a joint DNet step
             self.train_net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,

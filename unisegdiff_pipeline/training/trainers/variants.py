@@ -17,7 +17,7 @@ class UniSegDiffPaperTrainer(UniSegDiffTrainer):
     training_changes = {
         "staged": {"refinement_t": "zero", "stage_weights": {"rapid": 1.0, "probabilistic": 1.0, "refinement": 1.0}},
         "eps_loss_weighting": "none", "own_estimate_probability": 0.0, "condition_dropout": 0.0,
-        "cfenet_finetune_lr_factor": 0.0,
+        "condition_noise": 0.0, "cfenet_finetune_lr_factor": 0.0,
         **{phase: {"lr_scheduler": "cosine", "augmentation": to_dict(AUGMENTATION_PROFILES["nnunet"])} for phase in ("cfenet", "dnet")}}
     inference_changes = {"sampler": "staged", "final_decoder": "eps", "cfenet_weight": 0.0}
 
