@@ -85,21 +85,27 @@ def test_gradients_reach_dnet_and_never_the_frozen_cfenet():
     assert not cfenet.training  # frozen CFENet runs in eval mode inside a training step
 
 
-def test_condition_dropout_drops_whole_cf_channels_in_training_only():
+def _conditions_in_training_and_inference(batch: int, **corruption) -> tuple[list, list, list]:
+    """CFENet's clean CF levels for a random batch, and the CF levels DNet's condition is built from in a training
+    and in an inference forward of a ConditionedDNet with the given corruption settings."""
     torch.manual_seed(0)
     cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
-    images = torch.randn(2, 3, 64, 64)
+    images = torch.randn(batch, 3, 64, 64)
     with torch.no_grad():
         _, clean = cfenet.eval().forward_features(images)
     seen = []
     prepare = dnet.prepare_condition
     dnet.prepare_condition = lambda cf: seen.append(cf) or prepare(cf)
-    model = ConditionedDNet(cfenet, dnet, train_cfenet=False, condition_dropout=0.5)
-    args = (images, torch.randn(2, 1, 64, 64), torch.tensor([10, 500]))
+    model = ConditionedDNet(cfenet, dnet, train_cfenet=False, **corruption)
+    args = (images, torch.randn(batch, 1, 64, 64), torch.randint(0, 1000, (batch,)))
     with torch.no_grad():
         model.train()(*args)
         model.eval()(*args)
-    dropped, kept = seen
+    return clean, *seen
+
+
+def test_condition_dropout_drops_whole_cf_channels_in_training_only():
+    clean, dropped, kept = _conditions_in_training_and_inference(2, condition_dropout=0.5)
     for f, c in zip(dropped, clean):
         zero = f.flatten(2).abs().amax(2) == 0  # [B, C]: channels dropped as a whole
         assert 0 < zero.float().mean() < 1
@@ -109,20 +115,7 @@ def test_condition_dropout_drops_whole_cf_channels_in_training_only():
 
 
 def test_condition_noise_scales_with_each_channel_and_is_off_at_inference():
-    torch.manual_seed(0)
-    cfenet, dnet = build_cfenet(SMALL, 3), build_dnet(SMALL)
-    images = torch.randn(4, 3, 64, 64)
-    with torch.no_grad():
-        _, clean = cfenet.eval().forward_features(images)
-    seen = []
-    prepare = dnet.prepare_condition
-    dnet.prepare_condition = lambda cf: seen.append(cf) or prepare(cf)
-    model = ConditionedDNet(cfenet, dnet, train_cfenet=False, condition_noise=0.5)
-    args = (images, torch.randn(4, 1, 64, 64), torch.tensor([10, 500, 700, 900]))
-    with torch.no_grad():
-        model.train()(*args)
-        model.eval()(*args)
-    noised, kept = seen
+    clean, noised, kept = _conditions_in_training_and_inference(4, condition_noise=0.5)
     for f, c in zip(noised, clean):
         if c.shape[-1] < 8:
             continue  # too few pixels per channel for a spread to be measured
