@@ -69,6 +69,6 @@ def test_the_plans_mixed_precision_is_true_false_or_bf16_and_condition_noise_a_n
     for value in ("fp8", 1):
         with pytest.raises(USDError, match=r"mixed_precision .* is not true, false or \"bf16\""):
             from_dict(Training, {**training, "mixed_precision": value}, "plan.json")
-    for value in (-0.1, float("nan")):  # and the other numbers of the DNet training it checks
+    for value in (-0.1, float("nan")):  # condition_noise: a number >= 0
         with pytest.raises(USDError, match="condition_noise"):
             from_dict(Training, {**training, "condition_noise": value}, "plan.json")
